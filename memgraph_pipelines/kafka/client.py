@@ -1,0 +1,202 @@
+"""Kafka I/O with confluent-kafka: connection settings, watermarks, exact-range reads and
+offset commits. Plain module.
+
+Reads never subscribe to the consumer group: a range is read by ``assign`` + seek, so that a
+batch re-reads exactly its records, and the group only ever receives explicit commits of what
+the graph holds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from memgraph_pipelines.kafka.ranges import BatchSpec
+from memgraph_pipelines.kafka.records import KafkaRecord
+
+ADMIN_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class KafkaConnection:
+    brokers: str
+    security_protocol: str = "PLAINTEXT"
+    username: str | None = None
+    password: str | None = None
+    sasl_mechanism: str = "SCRAM-SHA-512"
+
+    def __repr__(self) -> str:  # the password never reaches logs
+        return f"KafkaConnection(brokers={self.brokers!r}, protocol={self.security_protocol!r})"
+
+    def base_config(self) -> dict[str, str]:
+        config = {"bootstrap.servers": self.brokers, "security.protocol": self.security_protocol}
+        if self.security_protocol.upper().startswith("SASL"):
+            config["sasl.mechanism"] = self.sasl_mechanism
+            config["sasl.username"] = self.username or ""
+            config["sasl.password"] = self.password or ""
+        return config
+
+    def admin(self) -> AdminClient:
+        return AdminClient(self.base_config())
+
+    def consumer(self, group_id: str, **extra: str | int | bool) -> Consumer:
+        config: dict[str, str | int | bool] = {
+            **self.base_config(),
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+            # Large fetches: a batch is read in few round trips.
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            "max.partition.fetch.bytes": 8 * 1024 * 1024,
+            "queued.max.messages.kbytes": 256 * 1024,
+        }
+        config.update(extra)
+        return Consumer(config)
+
+    def producer_config(self) -> dict[str, str | int]:
+        return {**self.base_config(), "linger.ms": 20, "compression.type": "lz4", "acks": "all"}
+
+
+def _list_offsets(
+    admin: AdminClient, topic: str, partitions: list[int], spec: OffsetSpec
+) -> dict[int, int]:
+    request = {TopicPartition(topic, p): spec for p in partitions}
+    futures = admin.list_offsets(request, request_timeout=ADMIN_TIMEOUT_S)
+    return {tp.partition: f.result().offset for tp, f in futures.items()}
+
+
+def topic_partitions(admin: AdminClient, topic: str) -> list[int]:
+    metadata = admin.list_topics(topic, timeout=ADMIN_TIMEOUT_S)
+    info = metadata.topics.get(topic)
+    if info is None or info.error is not None:
+        raise KafkaException(info.error if info else KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+    return sorted(info.partitions)
+
+
+def watermarks(admin: AdminClient, topic: str) -> tuple[dict[int, int], dict[int, int]]:
+    """Low and high watermarks per partition, in two requests for all partitions."""
+    partitions = topic_partitions(admin, topic)
+    low = _list_offsets(admin, topic, partitions, OffsetSpec.earliest())
+    high = _list_offsets(admin, topic, partitions, OffsetSpec.latest())
+    return low, high
+
+
+def offsets_for_time(admin: AdminClient, topic: str, timestamp_ms: int) -> dict[int, int]:
+    """Per partition, the first offset whose record timestamp is >= timestamp_ms; the high
+    watermark where no such record exists."""
+    partitions = topic_partitions(admin, topic)
+    found = _list_offsets(admin, topic, partitions, OffsetSpec.for_timestamp(timestamp_ms))
+    missing = [p for p, o in found.items() if o < 0]
+    if missing:
+        found.update(_list_offsets(admin, topic, missing, OffsetSpec.latest()))
+    return found
+
+
+def committed_offsets(admin: AdminClient, group_id: str, topic: str) -> dict[int, int]:
+    """The group's committed offsets for ``topic`` (partitions without one are absent)."""
+    partitions = topic_partitions(admin, topic)
+    wanted = [TopicPartition(topic, p) for p in partitions]
+    request = [ConsumerGroupTopicPartitions(group_id, wanted)]
+    result = admin.list_consumer_group_offsets(request, request_timeout=ADMIN_TIMEOUT_S)
+    offsets = result[group_id].result().topic_partitions
+    return {tp.partition: tp.offset for tp in offsets if tp.offset >= 0}
+
+
+class RangeGoneError(RuntimeError):
+    """Records of a range are no longer in Kafka (deleted by retention)."""
+
+
+def read_batch(
+    connection: KafkaConnection,
+    group_id: str,
+    spec: BatchSpec,
+    *,
+    chunk: int = 5000,
+    timeout_s: float = 60.0,
+) -> Iterator[list[KafkaRecord]]:
+    """Yield the records of ``spec`` in chunks, exactly ``[start, end)`` of each partition."""
+    consumer = connection.consumer(group_id)
+    ends = {r.partition: r.end for r in spec.ranges}
+    starts = {r.partition: r.start for r in spec.ranges}
+    expected = {r.partition: r.start for r in spec.ranges}
+    consumer.assign([TopicPartition(spec.topic, r.partition, r.start) for r in spec.ranges])
+    open_partitions = set(ends)
+    deadline = time.monotonic() + timeout_s
+    topic = spec.topic
+    try:
+        while open_partitions:
+            messages = consumer.consume(num_messages=chunk, timeout=1.0)
+            out: list[KafkaRecord] = []
+            for m in messages:
+                err = m.error()
+                p = m.partition()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        if p in open_partitions:
+                            # Control records (transaction markers) may end a range unseen.
+                            if m.offset() < ends[p]:
+                                raise RangeGoneError(
+                                    f"{topic}[{p}] ends at {m.offset()}, before {ends[p]}"
+                                )
+                            open_partitions.discard(p)
+                        continue
+                    raise KafkaException(err)
+                if p not in open_partitions:
+                    continue
+                offset = m.offset()
+                if offset > expected[p] and expected[p] == starts[p]:
+                    raise RangeGoneError(
+                        f"{topic}[{p}] offsets {starts[p]}-{offset} are gone (retention)"
+                    )
+                if offset >= ends[p]:
+                    open_partitions.discard(p)
+                    consumer.pause([TopicPartition(topic, p)])
+                    continue
+                expected[p] = offset + 1
+                _, ts = m.timestamp()
+                out.append(
+                    KafkaRecord(topic, p, offset, m.key(), m.value(), ts, tuple(m.headers() or ()))
+                )
+                if expected[p] >= ends[p]:
+                    open_partitions.discard(p)
+                    consumer.pause([TopicPartition(topic, p)])
+            if out:
+                deadline = time.monotonic() + timeout_s
+                yield out
+            elif time.monotonic() > deadline:
+                raise TimeoutError(f"no records from {topic} for {timeout_s:.0f}s: {spec.key}")
+    finally:
+        consumer.close()
+
+
+def commit_offsets(
+    connection: KafkaConnection, group_id: str, topic: str, offsets: Mapping[int, int]
+) -> dict[int, int]:
+    """Commit ``offsets`` for the group, never moving a committed offset backwards.
+    Returns what was committed."""
+    admin = connection.admin()
+    current = committed_offsets(admin, group_id, topic)
+    forward = {p: o for p, o in offsets.items() if o > current.get(p, -1)}
+    if not forward:
+        return {}
+    consumer = connection.consumer(group_id)
+    try:
+        consumer.commit(
+            offsets=[TopicPartition(topic, p, o) for p, o in sorted(forward.items())],
+            asynchronous=False,
+        )
+    finally:
+        consumer.close()
+    return forward

@@ -1,0 +1,89 @@
+"""Builds the stages of a batch from configured connections. Plain module."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from memgraph_pipelines.kafka.client import KafkaConnection, read_batch
+from memgraph_pipelines.pipeline.batch import BatchStages
+from memgraph_pipelines.telemetry.outcome import DeadLetter
+
+
+@dataclass(frozen=True)
+class ValidationPolicy:
+    """Whether to validate, and the share of failing records above which a batch is held
+    whole (nothing dead-lettered for validation, nothing loaded) until someone looks."""
+
+    enabled: bool = True
+    failure_threshold: float = 0.05
+
+
+def _validator(policy: ValidationPolicy) -> Callable[[dict[str, pa.Table]], tuple[dict, dict]]:
+    def validate(tables: dict[str, pa.Table]) -> tuple[dict, dict]:
+        # GX is imported only here, when a batch runs, never when definitions load.
+        from memgraph_pipelines.validation.runner import ValidationConfig, validate_tables
+
+        config = ValidationConfig(failure_threshold=policy.failure_threshold)
+        report = validate_tables(tables, config)
+        metadata = report.to_metadata()
+        held = not report.passed_threshold(config)
+        metadata["held"] = held
+        if held:
+            return metadata, {}
+        failures: dict[tuple[int, int], list[str]] = {}
+        for table, rows in report.failed_rows.items():
+            positions = _positions(tables[table])
+            for event_id, names in rows.items():
+                for position in positions.get(event_id, ()):
+                    failures.setdefault(position, []).extend(names)
+        return metadata, failures
+
+    return validate
+
+
+def _positions(table: pa.Table) -> dict[str, list[tuple[int, int]]]:
+    out: dict[str, list[tuple[int, int]]] = {}
+    for event_id, p, o in zip(
+        table["event_id"].to_pylist(),
+        table["source_partition"].to_pylist(),
+        table["source_offset"].to_pylist(),
+        strict=True,
+    ):
+        out.setdefault(event_id, []).append((p, o))
+    return out
+
+
+def build_stages(
+    connection: KafkaConnection,
+    *,
+    group_id: str,
+    dlq_topic: str,
+    kek: Any,
+    store: Any,
+    hmac_secret: bytes,
+    validation: ValidationPolicy,
+) -> BatchStages:
+    from confluent_kafka import Producer
+
+    from memgraph_pipelines.kafka.dlq import produce_dead_letters
+    from memgraph_pipelines.vault.protect import protect_tables
+
+    def send(dead_letters: list[DeadLetter]) -> Counter[str]:
+        producer = Producer(connection.producer_config())
+        return produce_dead_letters(producer, dlq_topic, dead_letters, kek=kek)
+
+    def protect(tables: dict[str, pa.Table]) -> tuple[dict[str, pa.Table], int]:
+        result = protect_tables(tables, kek=kek, store=store, hmac_secret=hmac_secret)
+        return result.tables, result.vaulted
+
+    return BatchStages(
+        read=lambda spec: read_batch(connection, group_id, spec),
+        send_dead_letters=send,
+        protect=protect,
+        validate=_validator(validation) if validation.enabled else None,
+    )

@@ -1,0 +1,38 @@
+"""Neo4j as a Dagster resource: one driver per process (with neo4j-rust-ext installed, the
+driver's packstream runs in Rust)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import Field, PrivateAttr
+
+
+class Neo4jResource(ConfigurableResource):
+    """The lineage graph."""
+
+    uri: str = Field(description="bolt:// or neo4j:// URI (NEO4J_URI).")
+    username: str = Field(default="neo4j", description="NEO4J_USERNAME.")
+    password: str = Field(description="NEO4J_PASSWORD.")
+    database: str = Field(default="neo4j", description="NEO4J_DATABASE.")
+    load_chunk_size: int = Field(default=5000, description="Rows per UNWIND transaction.")
+
+    _driver: Any = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._driver = None
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
+
+    def driver(self) -> Any:
+        if self._driver is None:
+            import neo4j
+
+            self._driver = neo4j.GraphDatabase.driver(
+                self.uri, auth=(self.username, self.password), max_connection_pool_size=8
+            )
+        return self._driver
