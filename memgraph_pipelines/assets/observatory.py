@@ -5,7 +5,6 @@ and stages Parquet; a blocking check holds a batch that fails too much; ``observ
 loads the staged batch into Neo4j and then commits the loaded offsets to the consumer group.
 """
 
-
 import time
 
 from dagster import (

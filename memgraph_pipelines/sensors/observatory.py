@@ -1,7 +1,6 @@
 """The Observatory offsets sensor: reads watermarks only, never a message, and turns new
 records into exact-range batches (dynamic partitions) with one run each."""
 
-
 import json
 import time
 
