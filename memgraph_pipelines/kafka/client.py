@@ -66,7 +66,13 @@ class KafkaConnection:
         return Consumer(config)
 
     def producer_config(self) -> dict[str, str | int]:
-        return {**self.base_config(), "linger.ms": 20, "compression.type": "lz4", "acks": "all"}
+        return {
+            **self.base_config(),
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            "acks": "all",
+            "enable.idempotence": True,
+        }
 
 
 def _list_offsets(
