@@ -92,11 +92,7 @@ def observatory_batch_valid(observatory_batch: StagedBatch) -> AssetCheckResult:
     report = observatory_batch.validation
     if report is None:
         return AssetCheckResult(passed=True, metadata={"validated": False})
-    failing = {
-        e["name"]: {"unexpected": e["unexpected_count"], "sample_event_ids": e["sample_event_ids"]}
-        for e in report.get("expectations", [])
-        if not e.get("success", True)
-    }
+    failing = report.get("failures", {})
     return AssetCheckResult(
         passed=not report.get("held", False),
         severity=AssetCheckSeverity.ERROR,

@@ -26,36 +26,27 @@ class ValidationPolicy:
 def _validator(policy: ValidationPolicy) -> Callable[[dict[str, pa.Table]], tuple[dict, dict]]:
     def validate(tables: dict[str, pa.Table]) -> tuple[dict, dict]:
         # GX is imported only here, when a batch runs, never when definitions load.
-        from memgraph_pipelines.validation.runner import ValidationConfig, validate_tables
+        from memgraph_pipelines.validation import (
+            ValidationConfig,
+            split_failed_rows,
+            validate_tables,
+        )
 
         config = ValidationConfig(failure_threshold=policy.failure_threshold)
         report = validate_tables(tables, config)
         metadata = report.to_metadata()
-        held = not report.passed_threshold(config)
-        metadata["held"] = held
+        metadata["held"] = held = not report.passed_threshold(config)
         if held:
             return metadata, {}
+        _, failed = split_failed_rows(tables, report)
         failures: dict[tuple[int, int], list[str]] = {}
-        for table, rows in report.failed_rows.items():
-            positions = _positions(tables[table])
-            for event_id, names in rows.items():
-                for position in positions.get(event_id, ()):
-                    failures.setdefault(position, []).extend(names)
+        for row in failed:
+            failures.setdefault((row.source_partition, row.source_offset), []).extend(
+                row.expectations
+            )
         return metadata, failures
 
     return validate
-
-
-def _positions(table: pa.Table) -> dict[str, list[tuple[int, int]]]:
-    out: dict[str, list[tuple[int, int]]] = {}
-    for event_id, p, o in zip(
-        table["event_id"].to_pylist(),
-        table["source_partition"].to_pylist(),
-        table["source_offset"].to_pylist(),
-        strict=True,
-    ):
-        out.setdefault(event_id, []).append((p, o))
-    return out
 
 
 def build_stages(
