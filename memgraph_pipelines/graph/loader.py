@@ -1,0 +1,176 @@
+"""Bulk load of one staged batch into the lineage graph (SPEC §5). Plain module.
+
+A batch is loaded as a fixed sequence of steps, each a chunked ``UNWIND $rows`` query run in
+managed write transactions (``session.execute_write``: the driver retries transient errors).
+Nodes are loaded before relationships. Every step is idempotent and order-independent, so a
+re-run of any batch, in any order, or after a failure part-way, ends in the same graph.
+
+Rules (where SPEC §5 leaves a choice):
+
+- Invocation: events sharing an invocation key fold into one node. ``status`` and the other
+  event properties come from the event of highest rank (is_final, ts_ms, event_id), with
+  is_final = status <> 'started'; a property the winner lacks is taken from the other events.
+  The rank is kept as ``status_rank``. ``prompt_tokens``/``completion_tokens`` come from the
+  latest (ts_ms, event_id) invocation or llm.tokens.consumed event that has them (kept as
+  ``tokens_rank``); ``total_tokens`` of a tokens event is not stored (``token_count`` follows the
+  invocation events). ``timestamp`` is the earliest event's time (the start). Provenance:
+  ``source_topic/source_partition/source_offset`` of the winning event; ``batch_key`` and
+  ``ingested_at`` are first-load-wins, so replays and backfills change nothing.
+- Links of an Invocation (USES_MODEL, PART_OF, HAS_PROMPT, PRODUCED) follow its stored winning
+  properties; a link to a losing value is removed.
+- Placeholders: a Prompt, Response or Invocation created only because another record names it
+  gets ``placeholder: true``; its own event removes the flag.
+- Model nodes from invocations and prompts (id, provider set only when unknown: the Registry
+  owns Model properties). Session: ``started_at`` = min, ``last_seen_at`` = max of the events
+  naming it; ``user_id``, ``application_id``, ``purpose`` are set once (earliest event of the
+  first batch naming them). User: ``first_seen_at`` = min.
+- A Response joins its prompt's Session (PART_OF), made by whichever of the two loads last.
+- FOLLOWED_BY {gap_ms}: consecutive non-placeholder invocations of a session by (timestamp, id),
+  rebuilt for every session the batch touches or an invocation left (missing edges merged,
+  stale ones deleted).
+- Errors name the failing step and chunk and the server's error code, never a row value.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from neo4j import Driver, ManagedTransaction, Session
+from neo4j.exceptions import DriverError, Neo4jError
+
+from memgraph_pipelines.graph import cypher
+from memgraph_pipelines.graph.rows import BatchRows, build_rows
+
+DEFAULT_CHUNK_SIZE = 5000
+
+
+class GraphLoadError(RuntimeError):
+    """A load step failed permanently (after the driver's retries)."""
+
+    def __init__(self, step: str, chunk: int, reason: str) -> None:
+        super().__init__(f"graph load failed at step {step!r}, chunk {chunk}: {reason}")
+        self.step = step
+        self.chunk = chunk
+
+
+@dataclass
+class LoadStats:
+    #: Input rows per staged table.
+    table_rows: dict[str, int] = field(default_factory=dict)
+    #: Parameter rows sent per step.
+    step_rows: dict[str, int] = field(default_factory=dict)
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    transactions: int = 0
+    seconds: float = 0.0
+
+    @property
+    def events(self) -> int:
+        return sum(self.table_rows.values())
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    name: str
+    query: str
+    #: Parameter name of the list the query unwinds.
+    param: str
+    items: Sequence[Any]
+
+
+def _steps(rows: BatchRows) -> list[_Step]:
+    return [
+        # nodes
+        _Step("models", cypher.MERGE_MODELS, "rows", rows.models),
+        _Step("sessions", cypher.MERGE_SESSIONS, "rows", rows.sessions),
+        _Step("users", cypher.MERGE_USERS, "rows", rows.users),
+        _Step("invocations", cypher.UPSERT_INVOCATIONS, "rows", rows.invocations),
+        _Step("token_updates", cypher.UPSERT_TOKEN_UPDATES, "rows", rows.token_updates),
+        _Step("prompts", cypher.UPSERT_PROMPTS, "rows", rows.prompts),
+        _Step("responses", cypher.UPSERT_RESPONSES, "rows", rows.responses),
+        _Step("errors", cypher.UPSERT_ERRORS, "rows", rows.errors),
+        _Step("metrics", cypher.UPSERT_METRICS, "rows", rows.metrics),
+        # relationships
+        _Step("invocation_links", cypher.LINK_INVOCATIONS, "ids", rows.invocation_ids),
+        _Step("prompt_links", cypher.LINK_PROMPTS, "rows", rows.prompts),
+        _Step("response_links", cypher.LINK_RESPONSES, "rows", rows.responses),
+        _Step("error_links", cypher.LINK_ERRORS, "rows", rows.error_links),
+        _Step("metric_links", cypher.LINK_METRICS, "rows", rows.metrics),
+        _Step("session_links", cypher.LINK_SESSION_USERS, "ids", rows.session_ids),
+    ]
+
+
+def _run_chunk(tx: ManagedTransaction, query: str, params: dict[str, Any]) -> list[Any]:
+    """Runs one chunk; returns the first column of what the query returns (if anything)."""
+    return [record[0] for record in tx.run(query, params)]
+
+
+def _run_step(
+    session: Session,
+    step: _Step,
+    chunk_size: int,
+    batch_params: dict[str, Any],
+    stats: LoadStats,
+    on_transaction: Callable[[str, int], None] | None,
+) -> list[Any]:
+    started = time.perf_counter()
+    returned: list[Any] = []
+    for chunk_index, start in enumerate(range(0, len(step.items), chunk_size)):
+        chunk = list(step.items[start : start + chunk_size])
+        params = {**batch_params, step.param: chunk}
+        try:
+            returned += session.execute_write(_run_chunk, step.query, params)
+        except Neo4jError as exc:
+            # The server's message may quote values; the code says enough.
+            raise GraphLoadError(step.name, chunk_index, exc.code or type(exc).__name__) from None
+        except DriverError as exc:
+            raise GraphLoadError(step.name, chunk_index, type(exc).__name__) from None
+        stats.transactions += 1
+        if on_transaction is not None:
+            on_transaction(step.name, len(chunk))
+    stats.step_rows[step.name] = len(step.items)
+    stats.step_seconds[step.name] = time.perf_counter() - started
+    return returned
+
+
+def load_batch(
+    driver: Driver,
+    database: str,
+    tables: dict[str, pa.Table],
+    *,
+    source_topic: str,
+    batch_key: str,
+    ingested_at_ms: int,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    on_transaction: Callable[[str, int], None] | None = None,
+) -> LoadStats:
+    """Loads the staged tables of one batch; ``on_transaction(step, rows)`` after each commit."""
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    started = time.perf_counter()
+    stats = LoadStats(table_rows={name: table.num_rows for name, table in tables.items()})
+    rows = build_rows(tables)
+    batch_params = {
+        "source_topic": source_topic,
+        "batch_key": batch_key,
+        "ingested_at_ms": ingested_at_ms,
+    }
+    with driver.session(database=database) as session:
+        left_sessions: list[str] = []
+        for step in _steps(rows):
+            returned = _run_step(session, step, chunk_size, batch_params, stats, on_transaction)
+            if step.name == "invocation_links":
+                left_sessions += returned
+        # Last: the chains of every session the batch touched, or that an invocation left.
+        relink = list(dict.fromkeys([*rows.followed_by_session_ids, *left_sessions]))
+        followed_by = _Step("followed_by", cypher.RELINK_FOLLOWED_BY, "ids", relink)
+        _run_step(session, followed_by, chunk_size, batch_params, stats, on_transaction)
+    stats.seconds = time.perf_counter() - started
+    return stats
