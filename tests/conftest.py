@@ -4,7 +4,7 @@ moto server for AWS KMS and S3, started here on a free loopback port."""
 
 from __future__ import annotations
 
-import os
+import contextlib
 import socket
 import subprocess
 import sys
@@ -53,10 +53,8 @@ def fresh_topic(kafka_brokers: str) -> Iterator[Callable[..., str]]:
     yield make
     if created:
         for future in admin.delete_topics(created).values():
-            try:
+            with contextlib.suppress(Exception):  # best effort: the names are unique
                 future.result(timeout=30)
-            except Exception:  # deletion is best effort; the names are unique
-                pass
 
 
 @pytest.fixture(scope="session")
@@ -128,4 +126,5 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def pytest_report_header() -> str:
-    return f"KAFKA_BROKERS={os.environ.get('KAFKA_BROKERS', '127.0.0.1:9092')} NEO4J_URI={os.environ.get('NEO4J_URI', 'bolt://127.0.0.1:7687')}"
+    s = Settings.from_env()
+    return f"KAFKA_BROKERS={s.kafka_brokers} NEO4J_URI={s.neo4j_uri}"
