@@ -87,7 +87,12 @@ def observatory_batch(
     return Output(staged, metadata=metadata)
 
 
-@asset_check(asset=observatory_batch, blocking=True, description="GX suite over the batch.")
+@asset_check(
+    asset=observatory_batch,
+    blocking=True,
+    partitions_def=observatory_batches,
+    description="The expectation suite (GX) over the batch; fails when too many records fail.",
+)
 def observatory_batch_valid(observatory_batch: StagedBatch) -> AssetCheckResult:
     report = observatory_batch.validation
     if report is None:
@@ -142,6 +147,7 @@ def observatory_graph(
         batch_key=spec.key,
         ingested_at_ms=int(time.time() * 1000),
         chunk_size=neo4j.load_chunk_size,
+        on_transaction=neo4j.transaction_hook(),
     )
     done = parse_keys(context.instance.get_materialized_partitions(GRAPH_ASSET_KEY), spec.topic)
     committed = commit_loaded(kafka.connection(), kafka.consumer_group, spec.topic, [*done, spec])

@@ -65,13 +65,16 @@ class KafkaConnection:
         config.update(extra)
         return Consumer(config)
 
-    def producer_config(self) -> dict[str, str | int]:
+    def producer_config(self) -> dict[str, str | int | bool]:
         return {
             **self.base_config(),
             "linger.ms": 20,
             "compression.type": "lz4",
             "acks": "all",
             "enable.idempotence": True,
+            # A dead letter carries its original value, which may itself exceed the 1 MB
+            # default (the local broker accepts 16 MiB).
+            "message.max.bytes": 16 * 1024 * 1024,
         }
 
 

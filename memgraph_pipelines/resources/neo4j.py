@@ -3,6 +3,7 @@ driver's packstream runs in Rust)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext
@@ -27,6 +28,11 @@ class Neo4jResource(ConfigurableResource):
         if self._driver is not None:
             self._driver.close()
             self._driver = None
+
+    def transaction_hook(self) -> Callable[[str, int], None] | None:
+        """Called after each committed load transaction; None here. Test resources override it
+        to fail a run between two transactions."""
+        return None
 
     def driver(self) -> Any:
         if self._driver is None:

@@ -27,6 +27,13 @@ MANIFEST = "manifest.json"
 class ParquetBatchIOManager(UPathIOManager):
     extension = ""
 
+    def get_path_for_partition(
+        self, context: InputContext | OutputContext, path: UPath, partition: str
+    ) -> UPath:
+        # A batch key holds ':' (topic:ranges), which some filesystems and URL parsers treat
+        # as a scheme separator; '@' is safe everywhere.
+        return path / partition.replace(":", "@")
+
     def dump_to_path(self, context: OutputContext, obj: StagedBatch, path: UPath) -> None:
         path.mkdir(parents=True, exist_ok=True)
         for name, table in obj.tables.items():

@@ -85,8 +85,8 @@ def server_properties(config: ServiceConfig) -> str:
         "group.initial.rebalance.delay.ms=0",
         "auto.create.topics.enable=false",
         # Room for prompts up to SPEC's 1,000,000 characters (and the too_large ones above it).
-        "message.max.bytes=8388608",
-        "replica.fetch.max.bytes=8388608",
+        "message.max.bytes=16777216",
+        "replica.fetch.max.bytes=16777216",
     ]
     return "\n".join(lines) + "\n"
 
