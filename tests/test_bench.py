@@ -1,0 +1,185 @@
+"""The benchmark's pure parts (record shaping, stage arithmetic, reports) and the baselines'
+Cypher on a tiny input. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from benchmarks.baselines import (
+    CONNECTOR_TEMPLATES,
+    NODE_KEYS,
+    PER_EVENT_MERGE,
+    connector_load,
+    node_write,
+    per_event_load,
+)
+from benchmarks.harness import summarize
+from benchmarks.pipeline_run import STAGES, _run_stages
+from benchmarks.report import markdown, write_reports
+
+PROMPT_V2 = {
+    "event_id": "p-1",
+    "event_type": "llm.prompt.submitted",
+    "schema_version": "2",
+    "timestamp": "2026-01-01T00:00:00Z",
+    "payload": {"prompt": {"text": "hi"}, "session": {"id": "s-1"}, "model": {"id": "m"}},
+    "metadata": {"classification": "public"},
+}
+TOKENS_CAMEL = {
+    "eventId": "t-1",
+    "eventType": "LLM.TOKENS.CONSUMED",
+    "payload": {"invocation_id": "inv-9", "prompt_tokens": 3, "tags": ["a", 1]},
+}
+INVOCATION_V1 = {
+    "event_id": "i-1",
+    "event_type": "llm.invocation.complete",
+    "timestamp": 1_767_225_600_000,
+    "model_id": "m",
+    "status": "SUCCESS",
+}
+
+
+def test_every_label_has_parameterised_queries() -> None:
+    labels = {label for label, _ in NODE_KEYS.values()}
+    assert labels == set(PER_EVENT_MERGE) == set(CONNECTOR_TEMPLATES)
+    for query in [*PER_EVENT_MERGE.values(), *CONNECTOR_TEMPLATES.values()]:
+        assert "$" in query and "{id: " in query
+    assert all(q.startswith("UNWIND $events AS event") for q in CONNECTOR_TEMPLATES.values())
+
+
+def test_node_write_flattens_records_as_they_come() -> None:
+    label, node_id, props = node_write(PROMPT_V2)
+    assert (label, node_id) == ("Prompt", "p-1")
+    assert props["prompt_text"] == "hi" and props["session_id"] == "s-1"
+    assert "metadata" not in props and "payload" not in props
+
+    label, node_id, props = node_write(TOKENS_CAMEL)
+    assert (label, node_id) == ("Invocation", "inv-9")  # tokens update their invocation
+    assert props["tags"] == '["a", 1]'  # no mixed lists on a node
+
+    assert node_write(INVOCATION_V1)[:2] == ("Invocation", "i-1")
+    assert node_write([1, 2]) is None
+    assert node_write({"event_id": "x", "event_type": "llm.unknown"}) is None
+    assert node_write({"event_type": "llm.prompt.submitted", "payload": {}}) is None
+
+
+def _entry(step: str, kind: str, at: float, materialized: dict | None = None) -> SimpleNamespace:
+    materialization = None
+    if materialized is not None:
+        materialization = SimpleNamespace(
+            asset_key=SimpleNamespace(path=[step]),
+            metadata={k: SimpleNamespace(value=v) for k, v in materialized.items()},
+        )
+    return SimpleNamespace(
+        step_key=step,
+        timestamp=at,
+        dagster_event=SimpleNamespace(event_type_value=kind),
+        asset_materialization=materialization,
+    )
+
+
+def test_run_stages_from_dagster_events() -> None:
+    entries = [
+        _entry("observatory_batch", "STEP_START", 0.0),
+        _entry("observatory_batch", "STEP_OUTPUT", 2.0),
+        _entry("observatory_batch", "ASSET_MATERIALIZATION", 2.1, {"stage_seconds": {"read": 1}}),
+        _entry("observatory_batch", "HANDLED_OUTPUT", 2.5),
+        _entry("observatory_graph", "STEP_START", 3.0),
+        _entry("observatory_graph", "LOADED_INPUT", 3.2),
+        _entry("observatory_graph", "ASSET_MATERIALIZATION", 6.2, {"load_seconds": 2.5}),
+    ]
+    stages = _run_stages(entries)
+    assert stages["read"] == 1.0
+    assert stages["stage"] == pytest.approx(0.5)
+    assert stages["staging_read"] == pytest.approx(0.2)
+    assert stages["load"] == 2.5
+    assert stages["commit"] == pytest.approx(0.5)
+
+
+def _results(with_baselines: bool) -> dict:
+    results = {
+        "started_at": "2026-12-01T08:00:00+00:00",
+        "events": 1000,
+        "sensor": {"median_s": 0.05, "max_s": 0.07},
+        "pipeline": {
+            "seconds": 2.0,
+            "events_per_s": 500.0,
+            "peak_rss_mb": 400.0,
+            "rss_after_imports_mb": 200.0,
+            "totals": {"read": 1000},
+            "stages": dict.fromkeys(STAGES, 0.1),
+        },
+    }
+    if with_baselines:
+        sweep = [
+            {"chunk_size": c, "events_per_s": e, "seconds": 1000 / e, "transactions": 3}
+            for c, e in ((2000, 900.0), (5000, 1000.0))
+        ]
+        results["ceiling"] = {
+            "chunk_size": 5000,
+            "events_per_s": 1000.0,
+            "seconds": 1.0,
+            "best_chunk_size": 5000,
+            "sweep": sweep,
+        }
+        results["per_event"] = {
+            "events": 100,
+            "seconds": 1.0,
+            "events_per_s": 100.0,
+            "extrapolated_seconds": 10.0,
+        }
+        results["connector"] = {"events": 990, "seconds": 1.98, "events_per_s": 500.0}
+    results["summary"] = summarize(results)
+    return results
+
+
+def test_summary_and_reports(tmp_path) -> None:
+    results = _results(with_baselines=True)
+    summary = results["summary"]
+    assert summary["pipeline_vs_ceiling"] == 0.5 and summary["pipeline_vs_per_event"] == 5.0
+    assert summary["best_chunk_size"] == 5000
+
+    paths = write_reports(results, tmp_path)
+    assert json.loads(paths["json"].read_text())["summary"] == summary
+    text = paths["markdown"].read_text()
+    assert "| per-event MERGE (1 tx/event) | 100 | 1.00 | 100 | 5.00x |" in text
+    assert "5,000 (best)" in text and "10 s" in text
+    assert paths["png"].read_bytes().startswith(b"\x89PNG")
+
+
+def test_backlog_mode_reports_without_baselines() -> None:
+    results = _results(with_baselines=False)
+    assert results["summary"]["ceiling_eps"] is None
+    assert results["summary"]["pipeline_vs_connector"] is None
+    assert "ceiling" not in markdown(results)
+
+
+@pytest.mark.services
+def test_baselines_write_their_nodes(empty_graph, fresh_topic, settings) -> None:
+    from confluent_kafka import Producer
+
+    from memgraph_pipelines.kafka.client import KafkaConnection
+
+    values = [json.dumps(doc).encode() for doc in (PROMPT_V2, TOKENS_CAMEL, INVOCATION_V1)]
+    values.append(b"{not json")
+    db = settings.neo4j_database
+    per_event = per_event_load(empty_graph, db, values, max_events=10, max_seconds=30)
+    assert (per_event.events, per_event.skipped, per_event.transactions) == (3, 1, 3)
+
+    topic = fresh_topic("bench", partitions=2)
+    producer = Producer({"bootstrap.servers": settings.kafka_brokers})
+    for i, value in enumerate(values):
+        producer.produce(topic, value, partition=i % 2)
+    assert producer.flush(30) == 0
+    connection = KafkaConnection(settings.kafka_brokers)
+    connector = connector_load(connection, empty_graph, db, topic)
+    assert (connector.events, connector.skipped, connector.transactions) == (3, 1, 2)
+
+    with empty_graph.session(database=db) as session:
+        prompt = session.run("MATCH (p:Prompt {id: 'p-1'}) RETURN p").single(strict=True)["p"]
+        count = session.run("MATCH (i:Invocation) RETURN count(i) AS n").single(strict=True)["n"]
+    assert prompt["prompt_text"] == "hi"
+    assert count == 2
