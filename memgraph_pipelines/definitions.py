@@ -11,6 +11,7 @@ import os
 
 from dagster import Definitions, EnvVar
 
+from memgraph_pipelines.assets.dlq import dlq_replay_job, dlq_replay_schedule
 from memgraph_pipelines.assets.observatory import (
     observatory_batch,
     observatory_batch_valid,
@@ -70,7 +71,8 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
 defs = Definitions(
     assets=[observatory_batch, observatory_graph],
     asset_checks=[observatory_batch_valid],
-    jobs=[observatory_ingestion_job],
+    jobs=[observatory_ingestion_job, dlq_replay_job],
+    schedules=[dlq_replay_schedule],
     sensors=[observatory_kafka_sensor],
     resources=build_resources(),
 )
