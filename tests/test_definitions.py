@@ -24,7 +24,8 @@ def test_definitions_snapshot() -> None:
     checks = {c.name for c in repo.asset_graph.asset_check_keys}
     assert checks == {"observatory_batch_valid"}
     assert {s.name for s in repo.sensor_defs} == {"observatory_kafka_sensor"}
-    assert "observatory_ingestion" in {j.name for j in repo.get_all_jobs()}
+    assert {s.name for s in repo.schedule_defs} == {"dlq_replay_hourly"}
+    assert {"observatory_ingestion", "dlq_replay"} <= {j.name for j in repo.get_all_jobs()}
     graph = repo.asset_graph.get(AssetKey("observatory_graph"))
     assert graph.partitions_def is not None
     assert set(defs.resources) >= {"kafka", "neo4j", "vault", "ingestion", "staging_io_manager"}
