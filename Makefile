@@ -54,7 +54,7 @@ format: setup
 
 ## ui: the Dagster UI and daemon (sensor on) for the local services
 ui: services-up
-	eval "$$($(CLI) services env)" && mkdir -p "$$DAGSTER_HOME" && \
+	eval "$$($(CLI) services env)" && $(CLI) dagster-home && \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 ## bench: the end-to-end benchmark (BENCH_EVENTS=N to size it)

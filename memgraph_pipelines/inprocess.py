@@ -52,6 +52,8 @@ class BatchOutcome:
     duplicates: int = 0
     dead_lettered: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: Blocking checks that failed (the batch is held: nothing of it was loaded).
+    failed_checks: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -107,6 +109,7 @@ def run_batch(key: str, *, instance: DagsterInstance, resources: dict) -> BatchO
         duplicates=int(staged.get("duplicates", 0)),
         dead_lettered=dict(staged.get("dead_lettered_by_reason") or {}),
         seconds=time.perf_counter() - started,
+        failed_checks=[e.check_name for e in result.get_asset_check_evaluations() if not e.passed],
     )
 
 

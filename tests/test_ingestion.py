@@ -262,3 +262,43 @@ def test_late_links_make_the_same_graph_as_in_order(pipeline, fresh_topic, neo4j
     rels = {r[0] for r in in_order["relationships"]}
     assert {"GENERATED", "HAS_PROMPT", "PRODUCED", "FOLLOWED_BY", "PART_OF"} <= rels
     assert not any(dict(props).get("placeholder") for _, props in in_order["nodes"])
+
+
+def test_a_batch_over_the_failure_threshold_is_held_until_fixed(pipeline, neo4j_driver):
+    from memgraph_pipelines.definitions import build_resources
+    from memgraph_pipelines.inprocess import ensure_dagster_home, run_batch
+    from memgraph_pipelines.resources.ingestion import IngestionResource
+
+    def complete(total: int) -> dict:
+        return event(
+            "llm.invocation.complete",
+            {
+                "model_id": "gpt-4o",
+                "status": "success",
+                "token_count": total,
+                "prompt_tokens": 2,
+                "completion_tokens": 3,
+            },
+        )
+
+    # 8 of 40 records (20 %) break the token total: over the 5 % threshold
+    records = encode([complete(5) for _ in range(32)] + [complete(50) for _ in range(8)])
+    produce(pipeline.kafka_brokers, pipeline.observatory_topic, records)
+
+    held: list = []
+    totals = catch_up(pipeline, on_batch=held.append)
+    assert totals.batches == 1 and len(totals.failed) == 1
+    assert held[0].failed_checks == ["observatory_batch_valid"]
+    assert graph_summary(neo4j_driver, pipeline.neo4j_database)["nodes"] == {}
+    assert read_all(pipeline.kafka_brokers, pipeline.dlq_topic) == []
+    instance = ensure_dagster_home(pipeline)
+
+    # the fix: this topic's producers are known to send such totals; accept up to 25 %
+    resources = build_resources(pipeline)
+    resources["ingestion"] = IngestionResource(
+        observatory_topic=pipeline.observatory_topic, failure_threshold=0.25
+    )
+    outcome = run_batch(totals.failed[0], instance=instance, resources=resources)
+    assert outcome.success and outcome.loaded == 32
+    assert outcome.dead_lettered == {"validation_failed": 8}
+    assert graph_summary(neo4j_driver, pipeline.neo4j_database)["nodes"]["Invocation"] == 32

@@ -18,6 +18,8 @@ def _iso_ms(text: str) -> int:
 def _print_batch(outcome) -> None:
     dead = sum(outcome.dead_lettered.values())
     state = "ok" if outcome.success else "FAILED"
+    if outcome.failed_checks:
+        state = f"HELD by {', '.join(outcome.failed_checks)}"
     print(
         f"batch {outcome.key}: {state} read={outcome.read} loaded={outcome.loaded} "
         f"duplicates={outcome.duplicates} dead_lettered={dead} ({outcome.seconds:.1f}s)",
@@ -57,7 +59,22 @@ def _backfill(args: argparse.Namespace) -> int:
     return _finish(totals)
 
 
+def _dagster_home(args: argparse.Namespace) -> int:
+    from memgraph_pipelines.inprocess import ensure_dagster_home
+    from memgraph_pipelines.settings import Settings
+
+    settings = Settings.from_env()
+    ensure_dagster_home(settings)
+    print(settings.dagster_home)
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
+    home = subparsers.add_parser(
+        "dagster-home", help="Create DAGSTER_HOME with the project's instance settings."
+    )
+    home.set_defaults(func=_dagster_home)
+
     catch_up = subparsers.add_parser(
         "catch-up", help="Run every pending batch in-process until there is no lag."
     )
