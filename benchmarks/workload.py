@@ -69,17 +69,13 @@ def produce_workload(
     connection: KafkaConnection, topic: str, n: int, *, seed: int, shares: EventShares
 ) -> dict[str, int]:
     """Generates and produces N mixed events; returns how many were malformed or duplicates."""
-    from memgraph_pipelines.telemetry.generate import generate_events, produce_events
+    from memgraph_pipelines.telemetry.generate import (
+        generate_events,
+        produce_events,
+        tally_generated,
+    )
 
     tally = {"produced": 0, "malformed": 0, "duplicates": 0}
-
-    def counted(events: Iterator) -> Iterator:
-        for event in events:
-            if event.malformed_reason is not None:
-                tally["malformed"] += 1
-            elif event.is_duplicate:
-                tally["duplicates"] += 1
-            yield event
 
     events = generate_events(
         n,
@@ -88,7 +84,9 @@ def produce_workload(
         pii_share=shares.pii,
         malformed_share=shares.malformed,
     )
-    tally["produced"] = produce_events(connection.base_config(), topic, counted(events))
+    tally["produced"] = produce_events(
+        connection.base_config(), topic, tally_generated(events, tally)
+    )
     return tally
 
 

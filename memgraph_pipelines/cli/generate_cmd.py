@@ -47,7 +47,11 @@ def register(subparsers: Any) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     from memgraph_pipelines.kafka.client import KafkaConnection
     from memgraph_pipelines.settings import Settings
-    from memgraph_pipelines.telemetry.generate import generate_events, produce_events
+    from memgraph_pipelines.telemetry.generate import (
+        generate_events,
+        produce_events,
+        tally_generated,
+    )
 
     settings = Settings.from_env()
     topic = args.topic or settings.observatory_topic
@@ -58,14 +62,6 @@ def run_generate(args: argparse.Namespace) -> int:
         password=settings.kafka_password,
     )
     tally = {"malformed": 0, "duplicates": 0}
-
-    def counted(events: Any) -> Any:
-        for event in events:
-            if event.malformed_reason is not None:
-                tally["malformed"] += 1
-            elif event.is_duplicate:
-                tally["duplicates"] += 1
-            yield event
 
     events = generate_events(
         args.events,
@@ -79,7 +75,7 @@ def run_generate(args: argparse.Namespace) -> int:
         sent = produce_events(
             connection.base_config(),
             topic,
-            counted(events),
+            tally_generated(events, tally),
             progress=not args.no_progress,
             total=args.events,
         )

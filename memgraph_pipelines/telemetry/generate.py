@@ -169,6 +169,18 @@ def _generate(
         emitted += 1
 
 
+def tally_generated(
+    events: Iterable[GeneratedEvent], tally: dict[str, int]
+) -> Iterator[GeneratedEvent]:
+    """Pass ``events`` through, counting malformed records and duplicates into ``tally``."""
+    for event in events:
+        if event.malformed_reason is not None:
+            tally["malformed"] = tally.get("malformed", 0) + 1
+        elif event.is_duplicate:
+            tally["duplicates"] = tally.get("duplicates", 0) + 1
+        yield event
+
+
 def produce_events(
     producer_config: dict[str, Any],
     topic: str,
