@@ -148,7 +148,7 @@ def _baselines(
     wipe_graph(driver, db)
     connector = connector_load(connection, driver, db, topic, max_events=options.connector_events)
     log(f"connector-style: {connector.events} events, {connector.events_per_second:,.0f} events/s")
-    # The baselines' nodes are no lineage graph: leave the database empty.
+    # Leave the database as the run found it: empty.
     wipe_graph(driver, db)
 
     def described(m: Any) -> dict[str, Any]:

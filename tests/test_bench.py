@@ -8,15 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from benchmarks.baselines import (
-    CONNECTOR_TEMPLATES,
-    NODE_KEYS,
-    PER_EVENT_MERGE,
-    connector_load,
-    node_write,
-    per_event_load,
-)
+from benchmarks.baselines import connector_load, per_event_load
 from benchmarks.harness import summarize
+from benchmarks.lineage_templates import TEMPLATES, lineage_event
 from benchmarks.pipeline_run import STAGES, _run_stages
 from benchmarks.report import markdown, write_reports
 
@@ -33,6 +27,12 @@ TOKENS_CAMEL = {
     "eventType": "LLM.TOKENS.CONSUMED",
     "payload": {"invocation_id": "inv-9", "prompt_tokens": 3, "tags": ["a", 1]},
 }
+METRIC = {
+    "event_id": "m-1",
+    "event_type": "llm.latency.measured",
+    "timestamp": "2026-01-01T00:00:01Z",
+    "payload": {"invocation_id": "i-1", "metric_type": "ttft", "value": 5.0},
+}
 INVOCATION_V1 = {
     "event_id": "i-1",
     "event_type": "llm.invocation.complete",
@@ -42,28 +42,28 @@ INVOCATION_V1 = {
 }
 
 
-def test_every_label_has_parameterised_queries() -> None:
-    labels = {label for label, _ in NODE_KEYS.values()}
-    assert labels == set(PER_EVENT_MERGE) == set(CONNECTOR_TEMPLATES)
-    for query in [*PER_EVENT_MERGE.values(), *CONNECTOR_TEMPLATES.values()]:
-        assert "$" in query and "{id: " in query
-    assert all(q.startswith("UNWIND $events AS event") for q in CONNECTOR_TEMPLATES.values())
+def test_templates_are_parameterised_unwinds() -> None:
+    assert set(TEMPLATES) == {
+        "invocation",
+        "llm.tokens.consumed",
+        "llm.latency.measured",
+        "llm.error.occurred",
+        "llm.prompt.submitted",
+        "llm.response.generated",
+    }
+    assert all(q.lstrip().startswith("UNWIND $events AS e") for q in TEMPLATES.values())
 
 
-def test_node_write_flattens_records_as_they_come() -> None:
-    label, node_id, props = node_write(PROMPT_V2)
-    assert (label, node_id) == ("Prompt", "p-1")
-    assert props["prompt_text"] == "hi" and props["session_id"] == "s-1"
-    assert "metadata" not in props and "payload" not in props
-
-    label, node_id, props = node_write(TOKENS_CAMEL)
-    assert (label, node_id) == ("Invocation", "inv-9")  # tokens update their invocation
-    assert props["tags"] == '["a", 1]'  # no mixed lists on a node
-
-    assert node_write(INVOCATION_V1)[:2] == ("Invocation", "i-1")
-    assert node_write([1, 2]) is None
-    assert node_write({"event_id": "x", "event_type": "llm.unknown"}) is None
-    assert node_write({"event_type": "llm.prompt.submitted", "payload": {}}) is None
+def test_lineage_event_reshapes_records_as_they_come() -> None:
+    name, e = lineage_event(PROMPT_V2)
+    assert name == "llm.prompt.submitted"
+    assert (e["event_id"], e["text"], e["session_id"], e["model_id"]) == ("p-1", "hi", "s-1", "m")
+    assert e["ts"] == 1_767_225_600_000
+    assert lineage_event(TOKENS_CAMEL) is None  # no timestamp: the sink cannot place it
+    name, e = lineage_event(INVOCATION_V1)
+    assert name == "invocation" and (e["invocation_id"], e["status"]) == ("i-1", "success")
+    assert lineage_event([1, 2]) is None
+    assert lineage_event({"event_id": "x", "event_type": "llm.unknown", "timestamp": 1}) is None
 
 
 def _entry(step: str, kind: str, at: float, materialized: dict | None = None) -> SimpleNamespace:
@@ -163,11 +163,15 @@ def test_baselines_write_their_nodes(empty_graph, fresh_topic, settings) -> None
 
     from memgraph_pipelines.kafka.client import KafkaConnection
 
-    values = [json.dumps(doc).encode() for doc in (PROMPT_V2, TOKENS_CAMEL, INVOCATION_V1)]
-    values.append(b"{not json")
+    docs = (PROMPT_V2, TOKENS_CAMEL, INVOCATION_V1)
+    values = [
+        *(json.dumps(doc).encode() for doc in docs),
+        b"{not json",
+        json.dumps(METRIC).encode(),
+    ]
     db = settings.neo4j_database
     per_event = per_event_load(empty_graph, db, values, max_events=10, max_seconds=30)
-    assert (per_event.events, per_event.skipped, per_event.transactions) == (3, 1, 3)
+    assert (per_event.events, per_event.skipped, per_event.transactions) == (3, 2, 3)
 
     topic = fresh_topic("bench", partitions=2)
     producer = Producer({"bootstrap.servers": settings.kafka_brokers})
@@ -176,10 +180,13 @@ def test_baselines_write_their_nodes(empty_graph, fresh_topic, settings) -> None
     assert producer.flush(30) == 0
     connection = KafkaConnection(settings.kafka_brokers)
     connector = connector_load(connection, empty_graph, db, topic)
-    assert (connector.events, connector.skipped, connector.transactions) == (3, 1, 2)
+    # partition 0 holds the prompt, the invocation and the metric; partition 1 nothing usable
+    assert (connector.events, connector.skipped, connector.transactions) == (3, 2, 1)
 
     with empty_graph.session(database=db) as session:
         prompt = session.run("MATCH (p:Prompt {id: 'p-1'}) RETURN p").single(strict=True)["p"]
         count = session.run("MATCH (i:Invocation) RETURN count(i) AS n").single(strict=True)["n"]
-    assert prompt["prompt_text"] == "hi"
-    assert count == 2
+        rels = {r["t"] for r in session.run("MATCH ()-[r]->() RETURN DISTINCT type(r) AS t")}
+    assert prompt["text"] == "hi"
+    assert count == 1  # the v1 invocation, which the metric names too
+    assert rels == {"USES_MODEL", "PART_OF", "HAS_METRIC"}
