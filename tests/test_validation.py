@@ -431,3 +431,9 @@ def test_importing_the_package_does_not_import_gx() -> None:
         "assert 'great_expectations' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_context_keeps_no_results_between_batches() -> None:
+    for _ in range(3):
+        validate_tables(as_tables(clean_batch()), CONFIG)
+    assert _gx_suites().context.validation_results_store.list_keys() == []

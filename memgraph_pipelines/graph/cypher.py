@@ -253,6 +253,8 @@ RELINK_FOLLOWED_BY = """
 UNWIND $ids AS session_id
 CALL (session_id) {
   MATCH (i:Invocation {session_id: session_id})
+  // Plans cached while the graph was small would scan the label: the hint keeps the index.
+  USING INDEX i:Invocation(session_id)
   WHERE i.placeholder IS NULL AND i.timestamp IS NOT NULL
   WITH i ORDER BY i.timestamp, i.id
   WITH collect(i) AS chain

@@ -122,7 +122,8 @@ def validate_tables(tables: dict[str, pa.Table], config: ValidationConfig) -> Va
         raise ValueError(f"no expectation suite for tables {sorted(unknown)}")
     started = time.perf_counter()
     parameters = suite_parameters(config, wall_clock_ms=int(time.time() * 1000))
-    definitions = _gx_suites().definitions
+    suites = _gx_suites()
+    definitions = suites.definitions
     report = ValidationReport()
     for name, table in tables.items():
         if table.num_rows == 0:
@@ -134,6 +135,7 @@ def validate_tables(tables: dict[str, pa.Table], config: ValidationConfig) -> Va
                 expectation_parameters=parameters,
                 result_format={"result_format": "COMPLETE"},
             )
+            _forget_results(suites.context)
         report.rows_by_table[name] = table.num_rows
         _record(report, name, table, results.results)
     report.duration_s = time.perf_counter() - started
@@ -228,6 +230,14 @@ class _GxSuites:
     context: Any
     #: table -> GX ValidationDefinition
     definitions: dict[str, Any]
+
+
+def _forget_results(context: Any) -> None:
+    """GX keeps every run's results in the context's store; the report is ours to keep, so
+    the store is emptied after each run (in a long-lived process it would grow per batch)."""
+    store = context.validation_results_store
+    for key in store.list_keys():
+        store.remove_key(key)
 
 
 @functools.cache
