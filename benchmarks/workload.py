@@ -22,8 +22,6 @@ TOPIC_TIMEOUT_S = 30.0
 #: Never a real consumer group: reads for the benchmark's own measurements commit nothing.
 READ_GROUP = "memgraph-bench-reader"
 
-#: Auto-commit transactions, as CALL ... IN TRANSACTIONS requires; batches keep memory bounded.
-WIPE_GRAPH = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
 COUNT_NODES = "MATCH (n) RETURN count(n) AS nodes"
 
 
@@ -93,9 +91,10 @@ def produce_workload(
 def wipe_graph(driver: Driver, database: str) -> None:
     """Deletes every node and relationship, then re-applies the schema migrations."""
     from memgraph_pipelines.graph.migrations import apply_migrations
+    from memgraph_pipelines.graph.wipe import delete_all
 
+    delete_all(driver, database)
     with driver.session(database=database) as session:
-        session.run(WIPE_GRAPH).consume()
         remaining = session.run(COUNT_NODES).single(strict=True)["nodes"]
     if remaining:
         raise RuntimeError(f"the graph still holds {remaining} nodes after the wipe")

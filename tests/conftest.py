@@ -75,11 +75,9 @@ def neo4j_driver(settings: Settings) -> Iterator[object]:
 @pytest.fixture
 def empty_graph(neo4j_driver, settings: Settings):
     """The graph emptied of data (schema kept) before the test."""
-    # CALL ... IN TRANSACTIONS needs an auto-commit transaction, hence session.run.
-    with neo4j_driver.session(database=settings.neo4j_database) as session:
-        session.run(
-            "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
-        ).consume()
+    from memgraph_pipelines.graph.wipe import delete_all
+
+    delete_all(neo4j_driver, settings.neo4j_database)
     return neo4j_driver
 
 

@@ -10,13 +10,13 @@ import pytest
 from memgraph_pipelines.graph.loader import GraphLoadError, load_batch
 from memgraph_pipelines.graph.migrations import apply_migrations
 from memgraph_pipelines.graph.summary import graph_summary
+from memgraph_pipelines.graph.wipe import delete_all
 from tests.graph_snapshot import epoch_ms, graph_snapshot, node_props, relationship_keys
 from tests.graph_tables import invocation, make_tables, synthetic_tables
 
 pytestmark = pytest.mark.services
 
 T0 = 1_796_029_200_000
-WIPE = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
 
 
 @pytest.fixture
@@ -26,8 +26,7 @@ def graph(empty_graph, settings):
 
 
 def wipe(driver, database: str) -> None:
-    with driver.session(database=database) as session:
-        session.run(WIPE).consume()
+    delete_all(driver, database)
 
 
 def load(driver, database: str, tables, batch_key: str = "b-1", **kw: Any):

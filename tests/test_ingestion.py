@@ -6,7 +6,9 @@ from collections import Counter
 
 import pytest
 
+from memgraph_pipelines.graph.migrations import apply_migrations
 from memgraph_pipelines.graph.summary import graph_summary
+from memgraph_pipelines.graph.wipe import delete_all
 from memgraph_pipelines.inprocess import catch_up
 from memgraph_pipelines.telemetry.generate import generate_events
 from tests.expected_graph import expect
@@ -29,8 +31,8 @@ def pipeline(fresh_topic, tmp_path, empty_graph, settings, kafka_brokers):
 
 
 def _wipe(driver, database: str) -> None:
-    with driver.session(database=database) as session:
-        session.run("MATCH (n) WHERE NOT n:SchemaMigration DETACH DELETE n").consume()
+    delete_all(driver, database)
+    apply_migrations(driver, database)
 
 
 def test_ten_thousand_generated_events_make_the_expected_graph(pipeline, neo4j_driver) -> None:

@@ -58,9 +58,9 @@ class KafkaConnection:
             "auto.offset.reset": "earliest",
             "enable.partition.eof": True,
             # Large fetches: a batch is read in few round trips.
-            "fetch.max.bytes": 64 * 1024 * 1024,
-            "max.partition.fetch.bytes": 8 * 1024 * 1024,
-            "queued.max.messages.kbytes": 256 * 1024,
+            "fetch.max.bytes": 32 * 1024 * 1024,
+            "max.partition.fetch.bytes": 4 * 1024 * 1024,
+            "queued.max.messages.kbytes": 64 * 1024,
         }
         config.update(extra)
         return Consumer(config)
