@@ -8,6 +8,7 @@ imports stay inside the handlers so that `--help` and `services` start fast.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import sys
 from collections.abc import Sequence
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A crash inside a native client (librdkafka, the Neo4j Rust extension) then still says
+    # where the Python side was.
+    faulthandler.enable()
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 
