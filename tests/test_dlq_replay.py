@@ -198,8 +198,8 @@ def test_replay_loads_fixed_records_retries_and_parks_the_rest(
     parked_headers = parse_dead_letter(parked[0].headers())
     assert (parked_headers.original_offset, parked_headers.retry_count) == (104, 3)
     assert H_PARKED_AT in dict(parked[0].headers())
-    assert committed_offsets(AdminClient({"bootstrap.servers": kafka_brokers}), REPLAY_GROUP,
-                             dlq_topic(topic)) == {0: 6}  # fmt: skip
+    connection = KafkaConnection(kafka_brokers)
+    assert committed_offsets(connection, REPLAY_GROUP, dlq_topic(topic)) == {0: 6}
 
     second = replay_dead_letters(topic, targets, options)
     assert (second.read, second.loaded, second.parked) == (3, 0, 0)
@@ -292,9 +292,9 @@ def test_show_redacts_unless_decrypt_and_commits_nothing(
     text = capsys.readouterr().out
     assert marker in text and "invalid_value" not in text
 
-    admin = AdminClient({"bootstrap.servers": kafka_brokers})
+    connection = KafkaConnection(kafka_brokers)
     for group in (REPLAY_GROUP, "memory-graph-dlq-show"):
-        assert committed_offsets(admin, group, dlq_topic(topic)) == {}
+        assert committed_offsets(connection, group, dlq_topic(topic)) == {}
 
     assert main(["dlq", "replay", "--reason", "invalid_value"]) == 0
     summary = json.loads(capsys.readouterr().out)

@@ -95,5 +95,5 @@ def test_failure_between_two_transactions_then_retry_is_exact(
     assert outcome.success, "the retry policy did not recover the run"
     want = expect(values)
     assert graph_summary(neo4j_driver, s.neo4j_database) == want.graph
-    committed = committed_offsets(KafkaConnection(kafka_brokers).admin(), CONSUMER_GROUP, topic)
+    committed = committed_offsets(KafkaConnection(kafka_brokers), CONSUMER_GROUP, topic)
     assert committed == {p: o for p, o in high.items() if o > low[p]}

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from confluent_kafka import (
     Consumer,
-    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     TopicPartition,
@@ -113,14 +112,21 @@ def offsets_for_time(admin: AdminClient, topic: str, timestamp_ms: int) -> dict[
     return found
 
 
-def committed_offsets(admin: AdminClient, group_id: str, topic: str) -> dict[int, int]:
-    """The group's committed offsets for ``topic`` (partitions without one are absent)."""
-    partitions = topic_partitions(admin, topic)
-    wanted = [TopicPartition(topic, p) for p in partitions]
-    request = [ConsumerGroupTopicPartitions(group_id, wanted)]
-    result = admin.list_consumer_group_offsets(request, request_timeout=ADMIN_TIMEOUT_S)
-    offsets = result[group_id].result().topic_partitions
-    return {tp.partition: tp.offset for tp in offsets if tp.offset >= 0}
+def committed_offsets(connection: KafkaConnection, group_id: str, topic: str) -> dict[int, int]:
+    """The group's committed offsets for ``topic`` (partitions without one are absent).
+
+    Asked through a consumer of the group, not AdminClient.list_consumer_group_offsets: the
+    latter crashes librdkafka (NULL consumer-group handle in the OffsetFetch reply handler)
+    when the group coordinator is still loading, as on a broker's first use of a group.
+    """
+    partitions = topic_partitions(connection.admin(), topic)
+    consumer = connection.consumer(group_id)
+    try:
+        wanted = [TopicPartition(topic, p) for p in partitions]
+        found = consumer.committed(wanted, timeout=ADMIN_TIMEOUT_S)
+    finally:
+        consumer.close()
+    return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
 
 
 class RangeGoneError(RuntimeError):
@@ -195,8 +201,7 @@ def commit_offsets(
 ) -> dict[int, int]:
     """Commit ``offsets`` for the group, never moving a committed offset backwards.
     Returns what was committed."""
-    admin = connection.admin()
-    current = committed_offsets(admin, group_id, topic)
+    current = committed_offsets(connection, group_id, topic)
     forward = {p: o for p, o in offsets.items() if o > current.get(p, -1)}
     if not forward:
         return {}

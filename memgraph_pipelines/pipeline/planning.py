@@ -41,7 +41,7 @@ def plan_next_batches(
     admin = connection.admin()
     low, high = watermarks(admin, topic)
     frontier = stream_frontier(parse_keys(registered_keys, topic))
-    committed = committed_offsets(admin, group_id, topic) if not frontier else {}
+    committed = committed_offsets(connection, group_id, topic) if not frontier else {}
     start = {
         p: max(cursor.get(p, 0), frontier.get(p, 0), committed.get(p, 0), low.get(p, 0))
         for p in high
@@ -73,6 +73,6 @@ def commit_loaded(
     """Commit, for the group, the contiguous prefix of loaded ranges; returns what moved."""
     admin = connection.admin()
     low, _ = watermarks(admin, topic)
-    base = {**low, **committed_offsets(admin, group_id, topic)}
+    base = {**low, **committed_offsets(connection, group_id, topic)}
     target = committable_offsets(base, [s for s in loaded if s.topic == topic])
     return commit_offsets(connection, group_id, topic, target)

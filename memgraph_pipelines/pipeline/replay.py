@@ -138,7 +138,7 @@ def pending_ranges(
     """Per DLQ partition, the records after the group's committed offset (or the low watermark)."""
     admin = connection.admin()
     low, high = watermarks(admin, topic)
-    committed = committed_offsets(admin, group_id, topic)
+    committed = committed_offsets(connection, group_id, topic)
     starts = {p: max(low[p], committed.get(p, low[p])) for p in high}
     return tuple(PartitionRange(p, starts[p], high[p]) for p in sorted(high) if high[p] > starts[p])
 
