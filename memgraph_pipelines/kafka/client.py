@@ -24,6 +24,13 @@ from memgraph_pipelines.kafka.ranges import BatchSpec
 from memgraph_pipelines.kafka.records import KafkaRecord
 
 ADMIN_TIMEOUT_S = 15.0
+_COORDINATOR_BUSY = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -121,9 +128,18 @@ def committed_offsets(connection: KafkaConnection, group_id: str, topic: str) ->
     """
     partitions = topic_partitions(connection.admin(), topic)
     consumer = connection.consumer(group_id)
+    wanted = [TopicPartition(topic, p) for p in partitions]
+    deadline = time.monotonic() + ADMIN_TIMEOUT_S
     try:
-        wanted = [TopicPartition(topic, p) for p in partitions]
-        found = consumer.committed(wanted, timeout=ADMIN_TIMEOUT_S)
+        while True:
+            try:
+                found = consumer.committed(wanted, timeout=ADMIN_TIMEOUT_S)
+                break
+            except KafkaException as exc:
+                # A new group's coordinator moves and loads at first use: wait it out.
+                if exc.args[0].code() not in _COORDINATOR_BUSY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
     finally:
         consumer.close()
     return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
