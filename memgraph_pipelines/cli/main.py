@@ -8,8 +8,10 @@ imports stay inside the handlers so that `--help` and `services` start fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import importlib
+import io
 import sys
 from collections.abc import Sequence
 
@@ -43,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     # A crash inside a native client (librdkafka, the Neo4j Rust extension) then still says
-    # where the Python side was.
-    faulthandler.enable()
+    # where the Python side was. Captured output (as in tests) has no descriptor to write to.
+    with contextlib.suppress(io.UnsupportedOperation, AttributeError, ValueError):
+        faulthandler.enable()
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

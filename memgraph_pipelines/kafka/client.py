@@ -145,6 +145,19 @@ def committed_offsets(connection: KafkaConnection, group_id: str, topic: str) ->
     return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
 
 
+def ensure_topic(connection: KafkaConnection, topic: str, partitions: int) -> None:
+    """Create ``topic`` unless it exists (brokers here do not auto-create topics)."""
+    from confluent_kafka.admin import NewTopic
+
+    admin = connection.admin()  # kept alive: the future fails if its client is collected
+    future = admin.create_topics([NewTopic(topic, partitions, -1)])[topic]
+    try:
+        future.result(timeout=30)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise
+
+
 class RangeGoneError(RuntimeError):
     """Records of a range are no longer in Kafka (deleted by retention)."""
 

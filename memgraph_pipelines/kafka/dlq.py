@@ -233,15 +233,30 @@ def produce_dead_letters(
     Returns counts by failure reason. Raises ``DeadLetterDeliveryError`` when any message was
     not acknowledged in time or was rejected; the caller must then not commit the batch.
     ``producer`` is a ``confluent_kafka.Producer`` (ideally ``acks=all``, idempotent)."""
+    counts: Counter[str] = Counter(FailureReason(dl.reason).value for dl in dead_letters)
+    produce_messages(
+        producer,
+        [(topic, build_dead_letter_message(dl, kek=kek), 0) for dl in dead_letters],
+        flush_timeout_s=flush_timeout_s,
+    )
+    return counts
+
+
+def produce_messages(
+    producer: Any,
+    sends: Sequence[tuple[str, DeadLetterMessage, int]],
+    *,
+    flush_timeout_s: float = 60.0,
+) -> None:
+    """Produce (topic, message, timestamp ms or 0 for now) and wait for every acknowledgement;
+    raises ``DeadLetterDeliveryError`` when one was rejected or is still unacknowledged."""
     failures: list[str] = []
 
     def on_delivery(err: Any, _msg: Any) -> None:
         if err is not None:  # the error text names the broker condition, never the value
             failures.append(str(err.str() if hasattr(err, "str") else err))
 
-    counts: Counter[str] = Counter()
-    for dl in dead_letters:
-        message = build_dead_letter_message(dl, kek=kek)
+    for topic, message, timestamp_ms in sends:
         while True:
             try:
                 producer.produce(
@@ -249,18 +264,17 @@ def produce_dead_letters(
                     key=message.key,
                     value=message.value,
                     headers=message.headers,
+                    timestamp=timestamp_ms,
                     on_delivery=on_delivery,
                 )
                 break
             except BufferError:  # local queue full: let deliveries drain, then retry
                 producer.poll(0.5)
         producer.poll(0)
-        counts[FailureReason(dl.reason).value] += 1
     undelivered = producer.flush(flush_timeout_s)
     if undelivered or failures:
         first = f"; first error: {failures[0]}" if failures else ""
         raise DeadLetterDeliveryError(
-            f"{len(failures)} of {len(dead_letters)} dead letters to {topic} failed and "
-            f"{undelivered} are still unacknowledged{first}"
+            f"{len(failures)} of {len(sends)} messages failed and {undelivered} are still "
+            f"unacknowledged{first}"
         )
-    return counts

@@ -23,11 +23,11 @@ from memgraph_pipelines.kafka.client import (
     KafkaConnection,
     commit_offsets,
     committed_offsets,
+    ensure_topic,
     read_batch,
     watermarks,
 )
 from memgraph_pipelines.kafka.dlq import (
-    DeadLetterDeliveryError,
     DeadLetterHeaders,
     DeadLetterMessage,
     InvalidDeadLetterError,
@@ -35,6 +35,7 @@ from memgraph_pipelines.kafka.dlq import (
     decrypt_dead_letter_value,
     parse_dead_letter,
     produce_dead_letters,
+    produce_messages,
 )
 from memgraph_pipelines.kafka.ranges import BatchSpec, PartitionRange
 from memgraph_pipelines.kafka.records import KafkaRecord
@@ -193,44 +194,12 @@ def _validation_dead_letters(
 
 
 def _produce(connection: KafkaConnection, sends: list[tuple[str, DeadLetterMessage, int]]) -> Any:
-    """Produce raw messages (topic, message, timestamp ms or 0 for now) and wait for every
-    acknowledgement; returns the producer for further use."""
+    """Produce raw messages and wait for every acknowledgement; returns the producer."""
     from confluent_kafka import Producer
 
-    producer, failures = Producer(connection.producer_config()), []
-    for topic, message, timestamp_ms in sends:
-        while True:
-            try:
-                producer.produce(
-                    topic,
-                    key=message.key,
-                    value=message.value,
-                    headers=message.headers,
-                    timestamp=timestamp_ms,
-                    on_delivery=lambda err, _m: err is None or failures.append(str(err)),
-                )
-                break
-            except BufferError:  # local queue full: let deliveries drain, then retry
-                producer.poll(0.5)
-    undelivered = producer.flush(60.0)
-    if undelivered or failures:
-        raise DeadLetterDeliveryError(
-            f"{len(failures)} of {len(sends)} messages failed, {undelivered} unacknowledged"
-        )
+    producer = Producer(connection.producer_config())
+    produce_messages(producer, sends)
     return producer
-
-
-def _ensure_topic(connection: KafkaConnection, topic: str, partitions: int) -> None:
-    from confluent_kafka import KafkaError, KafkaException
-    from confluent_kafka.admin import NewTopic
-
-    admin = connection.admin()  # kept alive: the future fails if its client is collected
-    future = admin.create_topics([NewTopic(topic, partitions, -1)])[topic]
-    try:
-        future.result(timeout=30)
-    except KafkaException as exc:
-        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise
 
 
 @dataclass
@@ -342,7 +311,7 @@ class _Replay:
         ]
         if out.parked and not self._parked_topic_ready:
             partitions = len(watermarks(self.targets.connection.admin(), self.dlq)[1])
-            _ensure_topic(self.targets.connection, self.parked, partitions)
+            ensure_topic(self.targets.connection, self.parked, partitions)
             self._parked_topic_ready = True
         sends += [(self.parked, _parked_message(m, reason), 0) for m, reason in out.parked]
         producer = _produce(self.targets.connection, sends)
