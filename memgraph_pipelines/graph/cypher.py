@@ -57,7 +57,7 @@ TOKEN_RANKED_PROPERTIES = ("prompt_tokens", "completion_tokens")
 _STATUS_SET = ",\n      ".join(_ranked(p, "wins") for p in STATUS_RANKED_PROPERTIES)
 _TOKENS_SET = ",\n      ".join(_ranked(p, "tokens_win") for p in TOKEN_RANKED_PROPERTIES)
 
-# --- node upserts -----------------------------------------------------------------------------
+# --- nodes and their links ---------------------------------------------------------------------
 
 MERGE_MODELS = """
 UNWIND $rows AS row
@@ -89,77 +89,10 @@ SET u.first_seen_at = CASE WHEN u.first_seen_at IS NULL OR first_seen < u.first_
                            THEN first_seen ELSE u.first_seen_at END
 """
 
-# A CALL subquery per row: each row compares against the node as left by the rows before it,
-# so several events of one invocation in one chunk still give the order-independent result.
-UPSERT_INVOCATIONS = f"""
-UNWIND $rows AS row
-CALL (row) {{
-  MERGE (i:Invocation {{id: row.id}})
-  WITH i, row,
-       row.status_rank > coalesce(i.status_rank, '') AS wins,
-       row.tokens_rank IS NOT NULL AND row.tokens_rank > coalesce(i.tokens_rank, '') AS tokens_win,
-       datetime({{epochMillis: row.ts_ms}}) AS event_time
-  SET {_STATUS_SET},
-      {_TOKENS_SET},
-      i.source_topic = CASE WHEN wins THEN $source_topic
-                            ELSE coalesce(i.source_topic, $source_topic) END,
-      i.timestamp = CASE WHEN i.timestamp IS NULL OR event_time < i.timestamp
-                         THEN event_time ELSE i.timestamp END,
-      i.batch_key = coalesce(i.batch_key, $batch_key),
-      i.ingested_at = coalesce(i.ingested_at, datetime({{epochMillis: $ingested_at_ms}})),
-      i.status_rank = CASE WHEN wins THEN row.status_rank ELSE i.status_rank END,
-      i.tokens_rank = CASE WHEN tokens_win THEN row.tokens_rank ELSE i.tokens_rank END
-  REMOVE i.placeholder
-}}
-"""
-
-UPSERT_TOKEN_UPDATES = f"""
-UNWIND $rows AS row
-CALL (row) {{
-  MERGE (i:Invocation {{id: row.id}})
-  ON CREATE SET i.placeholder = true
-  WITH i, row, row.tokens_rank > coalesce(i.tokens_rank, '') AS tokens_win
-  SET {_TOKENS_SET},
-      i.tokens_rank = CASE WHEN tokens_win THEN row.tokens_rank ELSE i.tokens_rank END
-}}
-"""
-
-#: ``row.props`` holds every property of the event; a null value removes the property, so a
-#: node never keeps both ``text`` and ``content_ref``.
-UPSERT_PROMPTS = """
-UNWIND $rows AS row
-MERGE (p:Prompt {id: row.id})
-SET p += row.props, p.timestamp = datetime({epochMillis: row.ts_ms})
-REMOVE p.placeholder
-"""
-
-UPSERT_RESPONSES = """
-UNWIND $rows AS row
-MERGE (r:Response {id: row.id})
-SET r += row.props, r.timestamp = datetime({epochMillis: row.ts_ms})
-REMOVE r.placeholder
-"""
-
-UPSERT_ERRORS = """
-UNWIND $rows AS row
-MERGE (e:Error {id: row.id})
-SET e += row.props, e.timestamp = datetime({epochMillis: row.ts_ms})
-"""
-
-UPSERT_METRICS = """
-UNWIND $rows AS row
-MERGE (m:PerformanceMetric {id: row.id})
-SET m += row.props, m.timestamp = datetime({epochMillis: row.ts_ms})
-"""
-
-# --- relationships ----------------------------------------------------------------------------
-
-#: Links follow the invocation's stored (winning) properties; a link to a value that lost is
-#: removed, so the edges end the same whatever order the events came in. Returns the sessions an
-#: invocation left: their FOLLOWED_BY chains must be rebuilt too.
-LINK_INVOCATIONS = """
-UNWIND $ids AS id
-MATCH (i:Invocation {id: id})
+#: The links of an Invocation, from its stored (winning) properties. A link to a value that
+#: lost is removed, so the edges end the same whatever order the events came in; the sessions
+#: an invocation left are returned: their FOLLOWED_BY chains must be rebuilt too.
+_INVOCATION_LINKS = """
 CALL (i) {
   OPTIONAL MATCH (i)-[r:USES_MODEL|PART_OF|HAS_PROMPT|PRODUCED]->(x)
   WHERE x.id <> CASE type(r)
@@ -196,11 +129,54 @@ UNWIND left_sessions AS session_id
 RETURN DISTINCT session_id
 """
 
-#: A prompt joins its session; responses already generated from it join it too (whichever of
-#: the prompt and the response loads last makes the Response PART_OF link).
-LINK_PROMPTS = """
+#: One row per invocation and batch (``graph.rows`` folds a batch's events of one invocation),
+#: merged with what earlier batches stored by the same ranks, then linked.
+UPSERT_INVOCATIONS = (
+    f"""
 UNWIND $rows AS row
-MATCH (p:Prompt {id: row.id})
+MERGE (i:Invocation {{id: row.id}})
+WITH i, row,
+     row.status_rank > coalesce(i.status_rank, '') AS wins,
+     row.tokens_rank IS NOT NULL AND row.tokens_rank > coalesce(i.tokens_rank, '') AS tokens_win,
+     datetime({{epochMillis: row.ts_ms}}) AS event_time
+SET {_STATUS_SET},
+    {_TOKENS_SET},
+    i.source_topic = CASE WHEN wins THEN $source_topic
+                          ELSE coalesce(i.source_topic, $source_topic) END,
+    i.timestamp = CASE WHEN i.timestamp IS NULL OR event_time < i.timestamp
+                       THEN event_time ELSE i.timestamp END,
+    i.batch_key = coalesce(i.batch_key, $batch_key),
+    i.ingested_at = coalesce(i.ingested_at, datetime({{epochMillis: $ingested_at_ms}})),
+    i.status_rank = CASE WHEN wins THEN row.status_rank ELSE i.status_rank END,
+    i.tokens_rank = CASE WHEN tokens_win THEN row.tokens_rank ELSE i.tokens_rank END
+REMOVE i.placeholder
+WITH i
+"""
+    + _INVOCATION_LINKS
+)
+
+#: One row per llm.tokens.consumed event (its invocation may not be loaded yet).
+UPSERT_TOKEN_UPDATES = f"""
+UNWIND $rows AS row
+CALL (row) {{
+  MERGE (i:Invocation {{id: row.id}})
+  ON CREATE SET i.placeholder = true
+  WITH i, row, row.tokens_rank > coalesce(i.tokens_rank, '') AS tokens_win
+  SET {_TOKENS_SET},
+      i.tokens_rank = CASE WHEN tokens_win THEN row.tokens_rank ELSE i.tokens_rank END
+}}
+"""
+
+#: ``row.props`` holds every property of the event; a null value removes the property, so a
+#: node never keeps both ``text`` and ``content_ref``. A prompt joins its session, and the
+#: responses already generated from it join it too (whichever of the prompt and the response
+#: loads last makes the Response PART_OF link).
+UPSERT_PROMPTS = """
+UNWIND $rows AS row
+MERGE (p:Prompt {id: row.id})
+SET p += row.props, p.timestamp = datetime({epochMillis: row.ts_ms})
+REMOVE p.placeholder
+WITH p, row
 MATCH (s:Session {id: row.session_id})
 MERGE (p)-[:PART_OF]->(s)
 WITH p, s
@@ -210,9 +186,12 @@ CALL (p, s) {
 }
 """
 
-LINK_RESPONSES = """
+UPSERT_RESPONSES = """
 UNWIND $rows AS row
-MATCH (r:Response {id: row.id})
+MERGE (r:Response {id: row.id})
+SET r += row.props, r.timestamp = datetime({epochMillis: row.ts_ms})
+REMOVE r.placeholder
+WITH r, row
 MERGE (p:Prompt {id: row.prompt_event_id})
 ON CREATE SET p.placeholder = true
 MERGE (p)-[:GENERATED]->(r)
@@ -223,27 +202,38 @@ CALL (p, r) {
 }
 """
 
-LINK_ERRORS = """
+UPSERT_ERRORS = """
 UNWIND $rows AS row
-MATCH (e:Error {id: row.id})
+MERGE (e:Error {id: row.id})
+SET e += row.props, e.timestamp = datetime({epochMillis: row.ts_ms})
+WITH e, row
+WHERE row.invocation_id IS NOT NULL
 MERGE (i:Invocation {id: row.invocation_id})
 ON CREATE SET i.placeholder = true
 MERGE (i)-[:CAUSED_ERROR]->(e)
 """
 
-LINK_METRICS = """
+UPSERT_METRICS = """
 UNWIND $rows AS row
-MATCH (m:PerformanceMetric {id: row.id})
+MERGE (m:PerformanceMetric {id: row.id})
+SET m += row.props, m.timestamp = datetime({epochMillis: row.ts_ms})
+WITH m, row
 MERGE (i:Invocation {id: row.invocation_id})
 ON CREATE SET i.placeholder = true
 MERGE (i)-[:HAS_METRIC]->(m)
 """
 
+# --- relationships ----------------------------------------------------------------------------
+
+#: Planned on a near-empty graph, this took 5 s for a 50,000-record batch instead of 0.06 s
+#: until Neo4j replanned: the hints keep both lookups index seeks.
 LINK_SESSION_USERS = """
 UNWIND $ids AS id
 MATCH (s:Session {id: id})
+USING INDEX SEEK s:Session(id)
 WHERE s.user_id IS NOT NULL
 MATCH (u:User {id: s.user_id})
+USING INDEX SEEK u:User(id)
 MERGE (s)-[:INITIATED_BY]->(u)
 """
 
@@ -253,8 +243,9 @@ RELINK_FOLLOWED_BY = """
 UNWIND $ids AS session_id
 CALL (session_id) {
   MATCH (i:Invocation {session_id: session_id})
-  // Plans cached while the graph was small would scan the label: the hint keeps the index.
-  USING INDEX i:Invocation(session_id)
+  // Planned while index samples lag behind a fast-growing graph, this scanned the whole
+  // index for every session (37M rows for one chunk): the hint keeps it a seek.
+  USING INDEX SEEK i:Invocation(session_id)
   WHERE i.placeholder IS NULL AND i.timestamp IS NOT NULL
   WITH i ORDER BY i.timestamp, i.id
   WITH collect(i) AS chain

@@ -2,14 +2,16 @@
 
 A batch is loaded as a fixed sequence of steps, each a chunked ``UNWIND $rows`` query run in
 managed write transactions (``session.execute_write``: the driver retries transient errors).
-Nodes are loaded before relationships. Every step is idempotent and order-independent, so a
+Each step merges one kind of node and the links it owns, in an order where every node a link
+needs is merged first (or made a placeholder). Every step is idempotent and order-independent, so a
 re-run of any batch, in any order, or after a failure part-way, ends in the same graph.
 
 Rules (where SPEC §5 leaves a choice):
 
-- Invocation: events sharing an invocation key fold into one node. ``status`` and the other
-  event properties come from the event of highest rank (is_final, ts_ms, event_id), with
-  is_final = status <> 'started'; a property the winner lacks is taken from the other events.
+- Invocation: events sharing an invocation key fold into one node (and into one row per
+  batch). ``status`` and the other event properties come from the event of highest rank
+  (is_final, ts_ms, event_id), with is_final = status <> 'started'; a property the winner lacks
+  is taken from the next-ranked event of the batch that has it, then from the node.
   The rank is kept as ``status_rank``. ``prompt_tokens``/``completion_tokens`` come from the
   latest (ts_ms, event_id) invocation or llm.tokens.consumed event that has them (kept as
   ``tokens_rank``); ``total_tokens`` of a tokens event is not stored (``token_count`` follows the
@@ -87,22 +89,17 @@ class _Step:
 
 def _steps(rows: BatchRows) -> list[_Step]:
     return [
-        # nodes
         _Step("models", cypher.MERGE_MODELS, "rows", rows.models),
         _Step("sessions", cypher.MERGE_SESSIONS, "rows", rows.sessions),
         _Step("users", cypher.MERGE_USERS, "rows", rows.users),
-        _Step("invocations", cypher.UPSERT_INVOCATIONS, "rows", rows.invocations),
-        _Step("token_updates", cypher.UPSERT_TOKEN_UPDATES, "rows", rows.token_updates),
+        # Prompts and responses before the invocations that name them: no placeholder is
+        # made for a node the same batch brings.
         _Step("prompts", cypher.UPSERT_PROMPTS, "rows", rows.prompts),
         _Step("responses", cypher.UPSERT_RESPONSES, "rows", rows.responses),
+        _Step("invocations", cypher.UPSERT_INVOCATIONS, "rows", rows.invocations),
+        _Step("token_updates", cypher.UPSERT_TOKEN_UPDATES, "rows", rows.token_updates),
         _Step("errors", cypher.UPSERT_ERRORS, "rows", rows.errors),
         _Step("metrics", cypher.UPSERT_METRICS, "rows", rows.metrics),
-        # relationships
-        _Step("invocation_links", cypher.LINK_INVOCATIONS, "ids", rows.invocation_ids),
-        _Step("prompt_links", cypher.LINK_PROMPTS, "rows", rows.prompts),
-        _Step("response_links", cypher.LINK_RESPONSES, "rows", rows.responses),
-        _Step("error_links", cypher.LINK_ERRORS, "rows", rows.error_links),
-        _Step("metric_links", cypher.LINK_METRICS, "rows", rows.metrics),
         _Step("session_links", cypher.LINK_SESSION_USERS, "ids", rows.session_ids),
     ]
 
@@ -166,7 +163,7 @@ def load_batch(
         left_sessions: list[str] = []
         for step in _steps(rows):
             returned = _run_step(session, step, chunk_size, batch_params, stats, on_transaction)
-            if step.name == "invocation_links":
+            if step.name == "invocations":
                 left_sessions += returned
         # Last: the chains of every session the batch touched, or that an invocation left.
         relink = list(dict.fromkeys([*rows.followed_by_session_ids, *left_sessions]))

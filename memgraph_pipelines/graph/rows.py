@@ -13,6 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from memgraph_pipelines.graph.cypher import STATUS_RANKED_PROPERTIES, TOKEN_RANKED_PROPERTIES
+
 Row = dict[str, Any]
 
 _PROMPT_PROPS = (
@@ -66,6 +68,41 @@ def status_rank(status: str | None, ts_ms: int, event_id: str) -> str:
 
 def tokens_rank(ts_ms: int, event_id: str) -> str:
     return f"{ts_ms:016d}:{event_id}"
+
+
+def _best(ranked: list[Row], prop: str) -> Any:
+    """The value of ``prop`` from the first row of ``ranked`` that has one."""
+    return next((row[prop] for row in ranked if row[prop] is not None), None)
+
+
+def fold_invocations(rows: list[Row]) -> list[Row]:
+    """One row per invocation: a batch's events of one invocation folded the way the graph
+    merges them, without depending on their order. Each status-ranked property comes from the
+    highest-ranked event that has it, each token count from the latest event that has one, the
+    timestamp from the earliest event."""
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row["id"], []).append(row)
+    folded = []
+    for group in groups.values():
+        if len(group) == 1:
+            folded.append(group[0])
+            continue
+        by_status = sorted(group, key=lambda r: r["status_rank"], reverse=True)
+        by_tokens = sorted(
+            (r for r in group if r["tokens_rank"] is not None),
+            key=lambda r: r["tokens_rank"],
+            reverse=True,
+        )
+        row = dict(by_status[0])
+        for prop in STATUS_RANKED_PROPERTIES:
+            row[prop] = _best(by_status, prop)
+        for prop in TOKEN_RANKED_PROPERTIES:
+            row[prop] = _best(by_tokens, prop)
+        row["tokens_rank"] = by_tokens[0]["tokens_rank"] if by_tokens else None
+        row["ts_ms"] = min(r["ts_ms"] for r in group)
+        folded.append(row)
+    return folded
 
 
 def _records(tables: dict[str, pa.Table], name: str) -> list[Row]:
@@ -127,8 +164,6 @@ class BatchRows:
     responses: list[Row]
     errors: list[Row]
     metrics: list[Row]
-    invocation_ids: list[str]
-    error_links: list[Row]
     session_ids: list[str]
     followed_by_session_ids: list[str]
 
@@ -228,14 +263,12 @@ def build_rows(tables: dict[str, pa.Table]) -> BatchRows:
         models=[{"id": m, "provider": p} for m, p in providers.items()],
         sessions=session_rows,
         users=[{"id": u, "first_ms": seen.first_ms} for u, seen in users.items()],
-        invocations=invocations,
+        invocations=fold_invocations(invocations),
         token_updates=token_updates,
         prompts=prompts,
         responses=responses,
         errors=errors,
         metrics=metrics,
-        invocation_ids=list(dict.fromkeys(row["id"] for row in invocations)),
-        error_links=[row for row in errors if row["invocation_id"] is not None],
         session_ids=list(sessions),
         followed_by_session_ids=list(
             dict.fromkeys(r["session_id"] for r in invocations if r["session_id"] is not None)
