@@ -1,5 +1,7 @@
-"""Runs batches in-process against the Dagster instance of ``DAGSTER_HOME``: what `catch-up`
-and `backfill` do, with the same assets, checks and resources the UI runs."""
+"""Runs batches against the Dagster instance of ``DAGSTER_HOME``: what `catch-up` and `backfill`
+do, with the same assets, checks and resources the UI runs. Runs execute in this process; when
+there are several batches, their graph runs execute in one loader process beside it
+(``memgraph_pipelines.overlap``)."""
 
 from __future__ import annotations
 
@@ -90,20 +92,12 @@ def _metadata(result, asset_name: str) -> dict:
     return {k: v.value for k, v in events[-1].metadata.items()} if events else {}
 
 
-def run_batch(key: str, *, instance: DagsterInstance, resources: dict) -> BatchOutcome:
-    started = time.perf_counter()
-    result = materialize(
-        [observatory_batch, observatory_graph, observatory_batch_valid],
-        instance=instance,
-        resources=resources,
-        partition_key=key,
-        raise_on_error=False,
-    )
+def _outcome(key: str, result, started: float) -> BatchOutcome:
     staged = _metadata(result, "observatory_batch")
     graph = _metadata(result, "observatory_graph")
     return BatchOutcome(
         key=key,
-        success=result.success and bool(graph),
+        success=result.success,
         read=int(staged.get("records_read", 0)),
         loaded=int(graph.get("records_loaded", 0)),
         duplicates=int(staged.get("duplicates", 0)),
@@ -113,21 +107,83 @@ def run_batch(key: str, *, instance: DagsterInstance, resources: dict) -> BatchO
     )
 
 
+def run_batch(key: str, *, instance: DagsterInstance, resources: dict) -> BatchOutcome:
+    """Stages, checks and loads one batch in one run."""
+    started = time.perf_counter()
+    result = materialize(
+        [observatory_batch, observatory_graph, observatory_batch_valid],
+        instance=instance,
+        resources=resources,
+        partition_key=key,
+        raise_on_error=False,
+    )
+    outcome = _outcome(key, result, started)
+    outcome.success = outcome.success and bool(_metadata(result, "observatory_graph"))
+    return outcome
+
+
+def stage_run(key: str, *, instance: DagsterInstance, resources: dict) -> BatchOutcome:
+    """The first half of a batch in its own run: staging and the blocking check. Successful
+    only if the batch may be loaded."""
+    started = time.perf_counter()
+    result = materialize(
+        [observatory_batch, observatory_batch_valid],
+        instance=instance,
+        resources=resources,
+        partition_key=key,
+        raise_on_error=False,
+    )
+    outcome = _outcome(key, result, started)
+    outcome.success = outcome.success and not outcome.failed_checks
+    return outcome
+
+
+def load_run(key: str, *, instance: DagsterInstance, resources: dict) -> BatchOutcome:
+    """The second half in its own run: the graph asset, its input read back from staging."""
+    started = time.perf_counter()
+    result = materialize(
+        [observatory_batch, observatory_graph],
+        selection=[observatory_graph],
+        instance=instance,
+        resources=resources,
+        partition_key=key,
+        raise_on_error=False,
+    )
+    outcome = _outcome(key, result, started)
+    outcome.success = outcome.success and bool(_metadata(result, "observatory_graph"))
+    return outcome
+
+
 def run_specs(
     specs: list[BatchSpec],
     *,
+    settings: Settings,
     instance: DagsterInstance,
     resources: dict,
     totals: RunTotals,
     on_batch: Callable[[BatchOutcome], None] | None = None,
 ) -> None:
+    """Runs the batches in order. With more than one, each is staged while the one before it
+    loads (``overlap``): the load is the longest stage and leaves a core free."""
     keys = [s.key for s in specs]
     instance.add_dynamic_partitions(observatory_batches.name, keys)
-    for key in keys:
-        outcome = run_batch(key, instance=instance, resources=resources)
+
+    def record(outcome: BatchOutcome) -> None:
         totals.add(outcome)
         if on_batch:
             on_batch(outcome)
+
+    if len(keys) == 1:
+        record(run_batch(keys[0], instance=instance, resources=resources))
+        return
+    from memgraph_pipelines.overlap import run_overlapped
+
+    run_overlapped(
+        keys,
+        settings,
+        stage=lambda key: stage_run(key, instance=instance, resources=resources),
+        on_batch=record,
+    )
 
 
 def _connection(settings: Settings) -> KafkaConnection:
@@ -167,7 +223,12 @@ def catch_up(
         if not plan.batches:
             return totals
         run_specs(
-            plan.batches, instance=instance, resources=resources, totals=totals, on_batch=on_batch
+            plan.batches,
+            settings=settings,
+            instance=instance,
+            resources=resources,
+            totals=totals,
+            on_batch=on_batch,
         )
 
 
@@ -193,6 +254,7 @@ def backfill(
     totals = RunTotals()
     run_specs(
         specs,
+        settings=settings,
         instance=instance,
         resources=build_resources(settings),
         totals=totals,
