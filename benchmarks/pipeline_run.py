@@ -37,7 +37,10 @@ class PipelineMeasurement:
     seconds: float
     totals: dict[str, Any]
     batch_seconds: list[float]
+    #: The larger of the two processes that run batches: this one (staging) and its loader.
     peak_rss_mb: float
+    stager_peak_rss_mb: float
+    loader_peak_rss_mb: float
     rss_after_imports_mb: float
     stages: dict[str, float] = field(default_factory=dict)
 
@@ -45,9 +48,9 @@ class PipelineMeasurement:
         return n / self.seconds if self.seconds > 0 else 0.0
 
 
-def _max_rss_mb() -> float:
-    # Linux reports ru_maxrss in KiB.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _max_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    # Linux reports ru_maxrss in KiB; for RUSAGE_CHILDREN, that of the largest ended child.
+    return resource.getrusage(who).ru_maxrss / 1024
 
 
 def _run_in_child(settings: Settings, max_batch_records: int, log_path: str, sink: Any) -> None:
@@ -74,7 +77,9 @@ def _run_in_child(settings: Settings, max_batch_records: int, log_path: str, sin
                 "seconds": elapsed,
                 "totals": totals.as_json(),
                 "batch_seconds": batch_seconds,
-                "peak_rss_mb": _max_rss_mb(),
+                "peak_rss_mb": max(_max_rss_mb(), _max_rss_mb(resource.RUSAGE_CHILDREN)),
+                "stager_peak_rss_mb": _max_rss_mb(),
+                "loader_peak_rss_mb": _max_rss_mb(resource.RUSAGE_CHILDREN),
                 "rss_after_imports_mb": rss_after_imports,
             }
         )
@@ -161,20 +166,35 @@ def _run_stages(entries: list[Any]) -> dict[str, float]:
     return stages
 
 
+def _covered_seconds(intervals: list[tuple[float, float]]) -> float:
+    """Length of the union of ``intervals``."""
+    covered, reach = 0.0, float("-inf")
+    for begin, end in sorted(intervals):
+        if end > reach:
+            covered += end - max(begin, reach)
+            reach = end
+    return covered
+
+
 def stage_breakdown(dagster_home: str, measurement: PipelineMeasurement) -> dict[str, float]:
-    """Seconds per stage summed over all batch runs; together they make up the wall time."""
+    """Busy seconds per stage summed over all runs. A batch stages while the one before it
+    loads, so the rows add up to more than the wall time; ``planning`` is the wall time when
+    no run was going (planning, and the loader process starting)."""
     from dagster import DagsterInstance
 
     instance = DagsterInstance.from_config(dagster_home)
     totals = dict.fromkeys(STAGES, 0.0)
+    intervals: list[tuple[float, float]] = []
     try:
-        for run in instance.get_runs():
-            for name, seconds in _run_stages(list(instance.all_logs(run.run_id))).items():
+        for record in instance.get_run_records():
+            if record.start_time is not None and record.end_time is not None:
+                intervals.append((record.start_time, record.end_time))
+            entries = list(instance.all_logs(record.dagster_run.run_id))
+            for name, seconds in _run_stages(entries).items():
                 totals[name] = totals.get(name, 0.0) + seconds
     finally:
         instance.dispose()
     measured = sum(v for k, v in totals.items() if k not in ("orchestration", "planning"))
-    in_runs = sum(measurement.batch_seconds)
-    totals["orchestration"] = max(0.0, in_runs - measured)
-    totals["planning"] = max(0.0, measurement.seconds - in_runs)
+    totals["orchestration"] = max(0.0, sum(end - begin for begin, end in intervals) - measured)
+    totals["planning"] = max(0.0, measurement.seconds - _covered_seconds(intervals))
     return totals
