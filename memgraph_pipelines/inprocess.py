@@ -22,6 +22,7 @@ from memgraph_pipelines.assets.observatory import (
 )
 from memgraph_pipelines.kafka.client import KafkaConnection
 from memgraph_pipelines.kafka.ranges import BatchSpec
+from memgraph_pipelines.memory import limit_malloc_arenas, release_unused_memory
 from memgraph_pipelines.pipeline.planning import plan_next_batches, plan_time_window
 from memgraph_pipelines.settings import CONSUMER_GROUP, Settings
 
@@ -119,6 +120,7 @@ def run_batch(key: str, *, instance: DagsterInstance, resources: dict) -> BatchO
     )
     outcome = _outcome(key, result, started)
     outcome.success = outcome.success and bool(_metadata(result, "observatory_graph"))
+    release_unused_memory()
     return outcome
 
 
@@ -135,6 +137,7 @@ def stage_run(key: str, *, instance: DagsterInstance, resources: dict) -> BatchO
     )
     outcome = _outcome(key, result, started)
     outcome.success = outcome.success and not outcome.failed_checks
+    release_unused_memory()
     return outcome
 
 
@@ -151,6 +154,7 @@ def load_run(key: str, *, instance: DagsterInstance, resources: dict) -> BatchOu
     )
     outcome = _outcome(key, result, started)
     outcome.success = outcome.success and bool(_metadata(result, "observatory_graph"))
+    release_unused_memory()
     return outcome
 
 
@@ -166,6 +170,7 @@ def run_specs(
     """Runs the batches in order. With more than one, each is staged while the one before it
     loads (``overlap``): the load is the longest stage and leaves a core free."""
     keys = [s.key for s in specs]
+    limit_malloc_arenas()
     instance.add_dynamic_partitions(observatory_batches.name, keys)
 
     def record(outcome: BatchOutcome) -> None:

@@ -9,7 +9,7 @@ the graph holds.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import (
@@ -63,10 +63,12 @@ class KafkaConnection:
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": True,
-            # Large fetches: a batch is read in few round trips.
-            "fetch.max.bytes": 32 * 1024 * 1024,
-            "max.partition.fetch.bytes": 4 * 1024 * 1024,
-            "queued.max.messages.kbytes": 64 * 1024,
+            # Moderate fetches and a small prefetch queue: a read stops at the batch's end,
+            # and what the consumer buffers beyond it is memory the batch process holds. A
+            # larger record is still fetched whole (the limits are soft).
+            "fetch.max.bytes": 8 * 1024 * 1024,
+            "max.partition.fetch.bytes": 1024 * 1024,
+            "queued.max.messages.kbytes": 8 * 1024,
         }
         config.update(extra)
         return Consumer(config)
@@ -119,6 +121,20 @@ def offsets_for_time(admin: AdminClient, topic: str, timestamp_ms: int) -> dict[
     return found
 
 
+def _committed(consumer: Consumer, topic: str, partitions: list[int]) -> dict[int, int]:
+    wanted = [TopicPartition(topic, p) for p in partitions]
+    deadline = time.monotonic() + ADMIN_TIMEOUT_S
+    while True:
+        try:
+            found = consumer.committed(wanted, timeout=ADMIN_TIMEOUT_S)
+            return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
+        except KafkaException as exc:
+            # A new group's coordinator moves and loads at first use: wait it out.
+            if exc.args[0].code() not in _COORDINATOR_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def committed_offsets(connection: KafkaConnection, group_id: str, topic: str) -> dict[int, int]:
     """The group's committed offsets for ``topic`` (partitions without one are absent).
 
@@ -128,21 +144,10 @@ def committed_offsets(connection: KafkaConnection, group_id: str, topic: str) ->
     """
     partitions = topic_partitions(connection.admin(), topic)
     consumer = connection.consumer(group_id)
-    wanted = [TopicPartition(topic, p) for p in partitions]
-    deadline = time.monotonic() + ADMIN_TIMEOUT_S
     try:
-        while True:
-            try:
-                found = consumer.committed(wanted, timeout=ADMIN_TIMEOUT_S)
-                break
-            except KafkaException as exc:
-                # A new group's coordinator moves and loads at first use: wait it out.
-                if exc.args[0].code() not in _COORDINATOR_BUSY or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        return _committed(consumer, topic, partitions)
     finally:
         consumer.close()
-    return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
 
 
 def ensure_topic(connection: KafkaConnection, topic: str, partitions: int) -> None:
@@ -225,21 +230,32 @@ def read_batch(
         consumer.close()
 
 
+def advance_committed(
+    connection: KafkaConnection,
+    group_id: str,
+    topic: str,
+    target: Callable[[dict[int, int]], Mapping[int, int]],
+) -> dict[int, int]:
+    """Commit ``target(committed)`` for the group, never moving a committed offset backwards;
+    one consumer of the group reads and commits. Returns what was committed."""
+    partitions = topic_partitions(connection.admin(), topic)
+    consumer = connection.consumer(group_id)
+    try:
+        current = _committed(consumer, topic, partitions)
+        forward = {p: o for p, o in target(current).items() if o > current.get(p, -1)}
+        if forward:
+            consumer.commit(
+                offsets=[TopicPartition(topic, p, o) for p, o in sorted(forward.items())],
+                asynchronous=False,
+            )
+    finally:
+        consumer.close()
+    return forward
+
+
 def commit_offsets(
     connection: KafkaConnection, group_id: str, topic: str, offsets: Mapping[int, int]
 ) -> dict[int, int]:
     """Commit ``offsets`` for the group, never moving a committed offset backwards.
     Returns what was committed."""
-    current = committed_offsets(connection, group_id, topic)
-    forward = {p: o for p, o in offsets.items() if o > current.get(p, -1)}
-    if not forward:
-        return {}
-    consumer = connection.consumer(group_id)
-    try:
-        consumer.commit(
-            offsets=[TopicPartition(topic, p, o) for p, o in sorted(forward.items())],
-            asynchronous=False,
-        )
-    finally:
-        consumer.close()
-    return forward
+    return advance_committed(connection, group_id, topic, lambda _current: offsets)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 
 from memgraph_pipelines.kafka.client import (
     KafkaConnection,
-    commit_offsets,
+    advance_committed,
     committed_offsets,
     offsets_for_time,
     watermarks,
@@ -71,8 +71,11 @@ def commit_loaded(
     connection: KafkaConnection, group_id: str, topic: str, loaded: Iterable[BatchSpec]
 ) -> dict[int, int]:
     """Commit, for the group, the contiguous prefix of loaded ranges; returns what moved."""
-    admin = connection.admin()
-    low, _ = watermarks(admin, topic)
-    base = {**low, **committed_offsets(connection, group_id, topic)}
-    target = committable_offsets(base, [s for s in loaded if s.topic == topic])
-    return commit_offsets(connection, group_id, topic, target)
+    low, _ = watermarks(connection.admin(), topic)
+    mine = [s for s in loaded if s.topic == topic]
+    return advance_committed(
+        connection,
+        group_id,
+        topic,
+        lambda committed: committable_offsets({**low, **committed}, mine),
+    )

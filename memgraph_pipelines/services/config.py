@@ -57,7 +57,7 @@ class ServiceConfig:
             kafka_controller_port=_port("MEMGRAPH_KAFKA_CONTROLLER_PORT", 9093),
             neo4j_bolt_port=_port("MEMGRAPH_NEO4J_BOLT_PORT", 7687),
             kafka_heap=_heap("MEMGRAPH_KAFKA_HEAP", "768m"),
-            neo4j_heap=_heap("MEMGRAPH_NEO4J_HEAP", "1g"),
+            neo4j_heap=_heap("MEMGRAPH_NEO4J_HEAP", "2g"),
             neo4j_pagecache=_heap("MEMGRAPH_NEO4J_PAGECACHE", "1g"),
             java=java_binary(),
             cache_dir=Path(settings.CACHE_DIR),
