@@ -40,7 +40,7 @@ class PipelineMeasurement:
     #: The larger of the two processes that run batches: this one (staging) and its loader.
     peak_rss_mb: float
     stager_peak_rss_mb: float
-    loader_peak_rss_mb: float
+    loader_peak_rss_mb: float | None
     rss_after_imports_mb: float
     stages: dict[str, float] = field(default_factory=dict)
 
@@ -48,9 +48,9 @@ class PipelineMeasurement:
         return n / self.seconds if self.seconds > 0 else 0.0
 
 
-def _max_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    # Linux reports ru_maxrss in KiB; for RUSAGE_CHILDREN, that of the largest ended child.
-    return resource.getrusage(who).ru_maxrss / 1024
+def _max_rss_mb() -> float:
+    # Linux reports ru_maxrss in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _run_in_child(settings: Settings, max_batch_records: int, log_path: str, sink: Any) -> None:
@@ -77,9 +77,9 @@ def _run_in_child(settings: Settings, max_batch_records: int, log_path: str, sin
                 "seconds": elapsed,
                 "totals": totals.as_json(),
                 "batch_seconds": batch_seconds,
-                "peak_rss_mb": max(_max_rss_mb(), _max_rss_mb(resource.RUSAGE_CHILDREN)),
+                "peak_rss_mb": max(_max_rss_mb(), totals.loader_peak_rss_mb or 0.0),
                 "stager_peak_rss_mb": _max_rss_mb(),
-                "loader_peak_rss_mb": _max_rss_mb(resource.RUSAGE_CHILDREN),
+                "loader_peak_rss_mb": totals.loader_peak_rss_mb,
                 "rss_after_imports_mb": rss_after_imports,
             }
         )

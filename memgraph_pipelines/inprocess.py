@@ -67,6 +67,8 @@ class RunTotals:
     duplicates: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)
     failed: list[str] = field(default_factory=list)
+    #: Peak RSS of the loader process(es), when batches were loaded beside their staging.
+    loader_peak_rss_mb: float | None = None
 
     def add(self, outcome: BatchOutcome) -> None:
         self.batches += 1
@@ -183,12 +185,14 @@ def run_specs(
         return
     from memgraph_pipelines.overlap import run_overlapped
 
-    run_overlapped(
+    loader_peak = run_overlapped(
         keys,
         settings,
         stage=lambda key: stage_run(key, instance=instance, resources=resources),
         on_batch=record,
     )
+    if loader_peak is not None:
+        totals.loader_peak_rss_mb = max(totals.loader_peak_rss_mb or 0.0, loader_peak)
 
 
 def _connection(settings: Settings) -> KafkaConnection:

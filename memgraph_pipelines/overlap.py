@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import resource
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,8 @@ def _loader_main(settings: Settings, keys: Any, outcomes: Any) -> None:
     resources = build_resources(settings)
     for key in iter(keys.get, None):
         outcomes.put(load_run(key, instance=instance, resources=resources))
+    # Last message: this process's peak resident size (Linux reports KiB), for the caller.
+    outcomes.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def _combined(staged: BatchOutcome, loaded: BatchOutcome) -> BatchOutcome:
@@ -62,10 +65,10 @@ def run_overlapped(
     *,
     stage: Callable[[str], BatchOutcome],
     on_batch: Callable[[BatchOutcome], None],
-) -> None:
+) -> float | None:
     """Stages ``keys`` in order here and loads each staged one in the loader process;
     ``on_batch`` gets every batch's outcome (a batch that failed or was held at staging is
-    reported at once and never loaded)."""
+    reported at once and never loaded). Returns the loader's peak RSS in MB, if it said."""
     context = multiprocessing.get_context("spawn")
     to_load = context.Queue()
     loaded = context.Queue()
@@ -102,6 +105,10 @@ def run_overlapped(
         to_load.put(None)
         while waiting:
             collect_one()
+        try:
+            return float(loaded.get(timeout=30))
+        except queue.Empty:
+            return None
     finally:
         to_load.put(None)
         loader.join(timeout=30)

@@ -75,7 +75,7 @@ def test_config_reads_ports_heaps_and_paths(config: ServiceConfig, home: Path) -
         19093,
         17687,
     )
-    assert (config.kafka_heap, config.neo4j_heap, config.neo4j_pagecache) == ("512m", "1g", "1g")
+    assert (config.kafka_heap, config.neo4j_heap, config.neo4j_pagecache) == ("512m", "2g", "1g")
     assert config.kafka_dir == home / "services" / "kafka"
     assert config.neo4j_password_file == home / "services" / "neo4j" / "password"
 

@@ -154,19 +154,25 @@ def _parse(record: KafkaRecord, max_value_bytes: int) -> dict[str, Any] | DeadLe
     return doc
 
 
-def _build_tables(rows: dict[str, list[Row]]) -> dict[str, pa.Table]:
-    tables: dict[str, pa.Table] = {}
-    for name, schema in TABLE_SCHEMAS.items():
-        table_rows = rows[name]
-        if not table_rows:
-            tables[name] = schema.empty_table()
-            continue
-        columns = zip(*table_rows, strict=True)
-        arrays = [
-            pa.array(column, type=field.type) for column, field in zip(columns, schema, strict=True)
-        ]
-        tables[name] = pa.Table.from_arrays(arrays, schema=schema)
-    return tables
+#: Rows decoded into Python values before they are moved into Arrow: Arrow holds them in a
+#: fraction of the memory, so a batch never has all its rows as Python objects at once.
+ROWS_PER_CHUNK = 5000
+
+
+def _table(name: str, table_rows: list[Row]) -> pa.Table:
+    schema = TABLE_SCHEMAS[name]
+    columns = zip(*table_rows, strict=True)
+    arrays = [
+        pa.array(column, type=field.type) for column, field in zip(columns, schema, strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _build_tables(chunks: dict[str, list[pa.Table]]) -> dict[str, pa.Table]:
+    return {
+        name: pa.concat_tables(chunks[name]) if chunks[name] else schema.empty_table()
+        for name, schema in TABLE_SCHEMAS.items()
+    }
 
 
 def decode_records(
@@ -177,6 +183,7 @@ def decode_records(
 ) -> DecodedBatch:
     """Decode a range of Observatory records into the six tables of ``TABLE_SCHEMAS``."""
     rows: dict[str, list[Row]] = {name: [] for name in TABLE_SCHEMAS}
+    chunks: dict[str, list[pa.Table]] = {name: [] for name in TABLE_SCHEMAS}
     dead_letters: list[DeadLetter] = []
     accepted_ids: set[str] = set()
     events_by_type: Counter[str] = Counter()
@@ -198,9 +205,16 @@ def decode_records(
         accepted_ids.add(env.event_id)
         events_by_type[env.event_type] += 1
         for table, row in produced:
-            rows[table].append(row)
+            pending = rows[table]
+            pending.append(row)
+            if len(pending) == ROWS_PER_CHUNK:
+                chunks[table].append(_table(table, pending))
+                rows[table] = []
+    for table, pending in rows.items():
+        if pending:
+            chunks[table].append(_table(table, pending))
     return DecodedBatch(
-        tables=_build_tables(rows),
+        tables=_build_tables(chunks),
         dead_letters=dead_letters,
         duplicates=duplicates,
         read=read,
