@@ -95,69 +95,67 @@ def _metadata(result, asset_name: str) -> dict:
     return {k: v.value for k, v in events[-1].metadata.items()} if events else {}
 
 
-def _outcome(key: str, result, started: float) -> BatchOutcome:
+def _run(
+    key: str,
+    assets: list,
+    *,
+    instance: DagsterInstance,
+    resources: dict,
+    selection: list | None = None,
+    must_load: bool,
+) -> BatchOutcome:
+    """One run of ``assets`` (or of ``selection`` among them) for the batch ``key``. It
+    succeeds if every step did, no blocking check failed and, when ``must_load``, the graph
+    asset materialized."""
+    started = time.perf_counter()
+    result = materialize(
+        assets,
+        selection=selection,
+        instance=instance,
+        resources=resources,
+        partition_key=key,
+        raise_on_error=False,
+    )
     staged = _metadata(result, "observatory_batch")
     graph = _metadata(result, "observatory_graph")
-    return BatchOutcome(
+    failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    outcome = BatchOutcome(
         key=key,
-        success=result.success,
+        success=result.success and not failed_checks and (bool(graph) or not must_load),
         read=int(staged.get("records_read", 0)),
         loaded=int(graph.get("records_loaded", 0)),
         duplicates=int(staged.get("duplicates", 0)),
         dead_lettered=dict(staged.get("dead_lettered_by_reason") or {}),
         seconds=time.perf_counter() - started,
-        failed_checks=[e.check_name for e in result.get_asset_check_evaluations() if not e.passed],
+        failed_checks=failed_checks,
     )
+    release_unused_memory()
+    return outcome
 
 
 def run_batch(key: str, *, instance: DagsterInstance, resources: dict) -> BatchOutcome:
     """Stages, checks and loads one batch in one run."""
-    started = time.perf_counter()
-    result = materialize(
-        [observatory_batch, observatory_graph, observatory_batch_valid],
-        instance=instance,
-        resources=resources,
-        partition_key=key,
-        raise_on_error=False,
-    )
-    outcome = _outcome(key, result, started)
-    outcome.success = outcome.success and bool(_metadata(result, "observatory_graph"))
-    release_unused_memory()
-    return outcome
+    assets = [observatory_batch, observatory_graph, observatory_batch_valid]
+    return _run(key, assets, instance=instance, resources=resources, must_load=True)
 
 
 def stage_run(key: str, *, instance: DagsterInstance, resources: dict) -> BatchOutcome:
     """The first half of a batch in its own run: staging and the blocking check. Successful
     only if the batch may be loaded."""
-    started = time.perf_counter()
-    result = materialize(
-        [observatory_batch, observatory_batch_valid],
-        instance=instance,
-        resources=resources,
-        partition_key=key,
-        raise_on_error=False,
-    )
-    outcome = _outcome(key, result, started)
-    outcome.success = outcome.success and not outcome.failed_checks
-    release_unused_memory()
-    return outcome
+    assets = [observatory_batch, observatory_batch_valid]
+    return _run(key, assets, instance=instance, resources=resources, must_load=False)
 
 
 def load_run(key: str, *, instance: DagsterInstance, resources: dict) -> BatchOutcome:
     """The second half in its own run: the graph asset, its input read back from staging."""
-    started = time.perf_counter()
-    result = materialize(
+    return _run(
+        key,
         [observatory_batch, observatory_graph],
         selection=[observatory_graph],
         instance=instance,
         resources=resources,
-        partition_key=key,
-        raise_on_error=False,
+        must_load=True,
     )
-    outcome = _outcome(key, result, started)
-    outcome.success = outcome.success and bool(_metadata(result, "observatory_graph"))
-    release_unused_memory()
-    return outcome
 
 
 def run_specs(
