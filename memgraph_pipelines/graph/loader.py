@@ -47,7 +47,8 @@ from neo4j.exceptions import DriverError, Neo4jError
 from memgraph_pipelines.graph import cypher
 from memgraph_pipelines.graph.rows import BatchRows, build_rows
 
-DEFAULT_CHUNK_SIZE = 5000
+#: Fastest of 2,000, 5,000 and 10,000 in the benchmark's sweep (`memgraph-pipelines bench`).
+DEFAULT_CHUNK_SIZE = 2000
 
 
 class GraphLoadError(RuntimeError):

@@ -17,7 +17,8 @@ class Neo4jResource(ConfigurableResource):
     username: str = Field(default="neo4j", description="NEO4J_USERNAME.")
     password: str = Field(description="NEO4J_PASSWORD.")
     database: str = Field(default="neo4j", description="NEO4J_DATABASE.")
-    load_chunk_size: int = Field(default=5000, description="Rows per UNWIND transaction.")
+    # graph.loader.DEFAULT_CHUNK_SIZE, not imported here: the loader imports the driver.
+    load_chunk_size: int = Field(default=2000, description="Rows per UNWIND transaction.")
 
     _driver: Any = PrivateAttr(default=None)
 
