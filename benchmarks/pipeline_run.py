@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,11 +47,6 @@ class PipelineMeasurement:
         return n / self.seconds if self.seconds > 0 else 0.0
 
 
-def _max_rss_mb() -> float:
-    # Linux reports ru_maxrss in KiB.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _run_in_child(settings: Settings, max_batch_records: int, log_path: str, sink: Any) -> None:
     # Dagster's run logs go to a file, not the benchmark's output.
     with open(log_path, "ab", buffering=0) as log:
@@ -65,8 +59,9 @@ def _run_in_child(settings: Settings, max_batch_records: int, log_path: str, sin
 
         import memgraph_pipelines.definitions  # noqa: F401
         from memgraph_pipelines.inprocess import catch_up
+        from memgraph_pipelines.memory import peak_rss_mb
 
-        rss_after_imports = _max_rss_mb()
+        rss_after_imports = peak_rss_mb()
         batch_seconds: list[float] = []
         started = time.perf_counter()
         totals = catch_up(
@@ -80,8 +75,8 @@ def _run_in_child(settings: Settings, max_batch_records: int, log_path: str, sin
                 "seconds": elapsed,
                 "totals": totals.as_json(),
                 "batch_seconds": batch_seconds,
-                "peak_rss_mb": max(_max_rss_mb(), totals.loader_peak_rss_mb or 0.0),
-                "stager_peak_rss_mb": _max_rss_mb(),
+                "peak_rss_mb": max(peak_rss_mb(), totals.loader_peak_rss_mb or 0.0),
+                "stager_peak_rss_mb": peak_rss_mb(),
                 "loader_peak_rss_mb": totals.loader_peak_rss_mb,
                 "rss_after_imports_mb": rss_after_imports,
             }

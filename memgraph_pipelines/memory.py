@@ -11,7 +11,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import resource
 from functools import cache
+from pathlib import Path
 
 #: mallopt's parameter number for the arena limit (glibc's malloc.h).
 _M_ARENA_MAX = -8
@@ -40,3 +42,16 @@ def release_unused_memory() -> bool:
     gc.collect()
     libc = _libc()
     return bool(libc is not None and libc.malloc_trim(0))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident size in MB since it started its program. ``ru_maxrss`` is
+    not that: Linux keeps it across exec, so a spawned process starts from its parent's size at
+    the fork; the kernel's VmHWM starts afresh."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
-import resource
 from collections.abc import Callable
 from typing import Any
 
@@ -35,15 +34,14 @@ class LoaderProcessError(RuntimeError):
 def _loader_main(settings: Settings, keys: Any, outcomes: Any) -> None:
     from memgraph_pipelines.definitions import build_resources
     from memgraph_pipelines.inprocess import ensure_dagster_home, load_run
-    from memgraph_pipelines.memory import limit_malloc_arenas
+    from memgraph_pipelines.memory import limit_malloc_arenas, peak_rss_mb
 
     limit_malloc_arenas()
     instance = ensure_dagster_home(settings)
     resources = build_resources(settings)
     for key in iter(keys.get, None):
         outcomes.put(load_run(key, instance=instance, resources=resources))
-    # Last message: this process's peak resident size (Linux reports KiB), for the caller.
-    outcomes.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    outcomes.put(peak_rss_mb())  # the last message: for the caller's report
 
 
 def _combined(staged: BatchOutcome, loaded: BatchOutcome) -> BatchOutcome:

@@ -1,0 +1,34 @@
+"""A batch process's own peak memory (no server needed)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import sys
+
+import pytest
+
+from memgraph_pipelines.memory import peak_rss_mb
+
+MB = 1024 * 1024
+
+
+def _report_peak(sink) -> None:
+    sink.send(peak_rss_mb())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM and ru_maxrss on Linux")
+def test_a_spawned_process_reports_its_own_peak_not_its_parents() -> None:
+    ballast = bytearray(400 * MB)
+    ballast[::4096] = b"\1" * len(ballast[::4096])  # resident, not just reserved
+    assert peak_rss_mb() > 400
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.get_context("spawn").Process(target=_report_peak, args=(sender,))
+    child.start()
+    child_peak = receiver.recv()
+    child.join()
+    assert child_peak < 300
+    # ru_maxrss of that child is the parent's size at the fork: the figure peak_rss_mb avoids.
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 > 400
+    del ballast
+
