@@ -65,6 +65,9 @@ def neo4j_conf(config: ServiceConfig) -> str:
         f"server.memory.pagecache.size={config.neo4j_pagecache}",
         "dbms.security.auth_enabled=true",
         "dbms.usage_report.enabled=false",
+        # The default keeps two days of transaction logs: tests and benchmarks that empty and
+        # refill the graph filled 50 GB of disk with them. Local data is disposable.
+        "db.tx_log.rotation.retention_policy=512M size",
         f"server.directories.data={home / 'data'}",
         f"server.directories.logs={home / 'logs'}",
         f"server.directories.plugins={home / 'plugins'}",
