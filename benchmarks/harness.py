@@ -53,17 +53,6 @@ class BenchOptions:
     keep_workdir: bool = False
 
 
-def _connection(settings: Any) -> Any:
-    from memgraph_pipelines.kafka.client import KafkaConnection
-
-    return KafkaConnection(
-        settings.kafka_brokers,
-        settings.kafka_security_protocol,
-        settings.kafka_username,
-        settings.kafka_password,
-    )
-
-
 def time_sensor_ticks(connection: Any, topic: str, ticks: int) -> dict[str, Any]:
     """The sensor's logic (watermarks only) against the untouched backlog, ``ticks`` times."""
     from memgraph_pipelines.pipeline.planning import plan_next_batches
@@ -195,7 +184,7 @@ def run_benchmark(options: BenchOptions, log: Log = print) -> dict[str, Any]:
         vault_local_uri=str(workdir / "vault"),
         local_kek_file=str(workdir / "keys" / "kek.key"),
     )
-    connection = _connection(settings)
+    connection = settings.kafka_connection()
     driver = neo4j.GraphDatabase.driver(
         settings.neo4j_uri, auth=(settings.neo4j_username, settings.neo4j_password or "")
     )

@@ -20,7 +20,6 @@ from memgraph_pipelines.assets.observatory import (
     observatory_batches,
     observatory_graph,
 )
-from memgraph_pipelines.kafka.client import KafkaConnection
 from memgraph_pipelines.kafka.ranges import BatchSpec
 from memgraph_pipelines.memory import limit_malloc_arenas, release_unused_memory
 from memgraph_pipelines.pipeline.planning import plan_next_batches, plan_time_window
@@ -193,15 +192,6 @@ def run_specs(
         totals.loader_peak_rss_mb = max(totals.loader_peak_rss_mb or 0.0, loader_peak)
 
 
-def _connection(settings: Settings) -> KafkaConnection:
-    return KafkaConnection(
-        settings.kafka_brokers,
-        settings.kafka_security_protocol,
-        settings.kafka_username,
-        settings.kafka_password,
-    )
-
-
 def catch_up(
     settings: Settings,
     *,
@@ -217,7 +207,7 @@ def catch_up(
     totals = RunTotals()
     while True:
         plan = plan_next_batches(
-            _connection(settings),
+            settings.kafka_connection(),
             settings.observatory_topic,
             CONSUMER_GROUP,
             registered_keys=instance.get_dynamic_partitions(observatory_batches.name),
@@ -252,7 +242,7 @@ def backfill(
 
     instance = ensure_dagster_home(settings)
     specs = plan_time_window(
-        _connection(settings),
+        settings.kafka_connection(),
         settings.observatory_topic,
         start_ms=start_ms,
         end_ms=end_ms,

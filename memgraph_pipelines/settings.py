@@ -9,6 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from memgraph_pipelines.kafka.client import KafkaConnection
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Local state (services data, staging, vault, keys, Dagster home); gitignored.
@@ -70,6 +74,17 @@ class Settings:
     @property
     def dlq_topic(self) -> str:
         return dlq_topic(self.observatory_topic)
+
+    def kafka_connection(self) -> KafkaConnection:
+        """The Kafka connection these settings describe."""
+        from memgraph_pipelines.kafka.client import KafkaConnection
+
+        return KafkaConnection(
+            self.kafka_brokers,
+            self.kafka_security_protocol,
+            self.kafka_username,
+            self.kafka_password,
+        )
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -31,4 +31,3 @@ def test_a_spawned_process_reports_its_own_peak_not_its_parents() -> None:
     # ru_maxrss of that child is the parent's size at the fork: the figure peak_rss_mb avoids.
     assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 > 400
     del ballast
-

@@ -119,17 +119,6 @@ def list_dead_letters(
     return entries
 
 
-def _connection(settings: Any) -> Any:
-    from memgraph_pipelines.kafka.client import KafkaConnection
-
-    return KafkaConnection(
-        settings.kafka_brokers,
-        settings.kafka_security_protocol,
-        settings.kafka_username,
-        settings.kafka_password,
-    )
-
-
 def _print_entry(e: DeadLetterEntry) -> None:
     origin = f"{e.original_topic}[{e.original_partition}]@{e.original_offset}"
     parked = f" parked_at={e.parked_at}" if e.parked_at else ""
@@ -149,7 +138,7 @@ def _show(args: argparse.Namespace) -> int:
     source = settings.observatory_topic
     topic = parked_topic(source) if args.parked else dlq_topic(source)
     entries = list_dead_letters(
-        _connection(settings),
+        settings.kafka_connection(),
         topic,
         kek=make_kek(settings) if args.decrypt else None,
         reason=args.reason,
@@ -188,7 +177,7 @@ def _replay(args: argparse.Namespace) -> int:
     auth = (s.neo4j_username, s.neo4j_password or "")
     with neo4j.GraphDatabase.driver(s.neo4j_uri, auth=auth) as driver:
         targets = ReplayTargets(
-            connection=_connection(s),
+            connection=s.kafka_connection(),
             driver=driver,
             database=s.neo4j_database,
             kek=make_kek(s),

@@ -45,7 +45,6 @@ def register(subparsers: Any) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from memgraph_pipelines.kafka.client import KafkaConnection
     from memgraph_pipelines.settings import Settings
     from memgraph_pipelines.telemetry.generate import (
         generate_events,
@@ -55,12 +54,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     topic = args.topic or settings.observatory_topic
-    connection = KafkaConnection(
-        brokers=settings.kafka_brokers,
-        security_protocol=settings.kafka_security_protocol,
-        username=settings.kafka_username,
-        password=settings.kafka_password,
-    )
+    connection = settings.kafka_connection()
     tally = {"malformed": 0, "duplicates": 0}
 
     events = generate_events(
