@@ -21,6 +21,9 @@ from benchmarks.workload import EventShares
 
 Log = Callable[[str], None]
 
+#: Events the warm-up loads before any measurement (benchmarks.ceiling.warm_up says why).
+WARM_UP_EVENTS = 200_000
+
 
 def _pipeline_defaults() -> tuple[int, int, int, int]:
     """(batch records, load chunk size, max wait ms, runs per tick): what the pipeline uses."""
@@ -98,26 +101,42 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a and b else None
 
 
+def _prepare(
+    options: BenchOptions, settings: Any, connection: Any, workdir: Path, log: Log
+) -> list[Any]:
+    """The ceiling's batches (all of them; with --skip-baselines, the warm-up's only)."""
+    from benchmarks.ceiling import prepare_batches
+    from benchmarks.workload import topic_batches
+
+    max_records, _, _, _ = _pipeline_defaults()
+    specs = topic_batches(connection, settings.observatory_topic, max_records)
+    if options.skip_baselines:
+        specs = specs[: max(1, -(-WARM_UP_EVENTS // max_records))]
+    log(f"decoding and protecting {len(specs)} batches for the warm-up and ceiling (not timed)")
+    vault = str(workdir / "ceiling-vault")
+    return prepare_batches(connection, specs, dataclasses.replace(settings, vault_local_uri=vault))
+
+
 def _baselines(
-    options: BenchOptions, settings: Any, connection: Any, driver: Any, workdir: Path, log: Log
+    options: BenchOptions,
+    settings: Any,
+    connection: Any,
+    driver: Any,
+    prepared: list[Any],
+    log: Log,
 ) -> dict[str, Any]:
     from benchmarks.baselines import connector_load, per_event_load
-    from benchmarks.ceiling import load_prepared, prepare_batches
-    from benchmarks.workload import sample_values, topic_batches, wipe_graph
+    from benchmarks.ceiling import load_prepared
+    from benchmarks.workload import sample_values, wipe_graph
 
     db, topic, n = settings.neo4j_database, settings.observatory_topic, options.events
-    max_records, pipeline_chunk, _, _ = _pipeline_defaults()
-    log("ceiling: decoding and protecting every batch (not timed)")
-    ceiling_settings = dataclasses.replace(settings, vault_local_uri=str(workdir / "ceiling-vault"))
-    specs = topic_batches(connection, topic, max_records)
-    prepared = prepare_batches(connection, specs, ceiling_settings)
+    _, pipeline_chunk, _, _ = _pipeline_defaults()
     sweep = []
     for chunk in sorted({*options.chunk_sizes, pipeline_chunk}):
         wipe_graph(driver, db)
         result = load_prepared(driver, db, topic, prepared, events=n, chunk_size=chunk)
         log(f"ceiling: chunk {chunk}: {result.events_per_second:,.0f} events/s")
         sweep.append(dataclasses.asdict(result) | {"events_per_s": result.events_per_second})
-    del prepared
     best = max(sweep, key=lambda r: r["events_per_s"])
     at_default = next(r for r in sweep if r["chunk_size"] == pipeline_chunk)
 
@@ -210,13 +229,11 @@ def run_benchmark(options: BenchOptions, log: Log = print) -> dict[str, Any]:
         results["sensor"] = time_sensor_ticks(connection, topic, options.sensor_ticks)
         log(f"sensor tick: {results['sensor']['median_s']:.3f}s (median)")
 
-        log("warm-up: one small untimed load")
+        prepared = _prepare(options, settings, connection, workdir, log)
         wipe_graph(driver, settings.neo4j_database)
-        warm_up(
-            connection,
-            driver,
-            dataclasses.replace(settings, vault_local_uri=str(workdir / "warm-up-vault")),
-        )
+        warm = warm_up(driver, settings.neo4j_database, topic, prepared, events=WARM_UP_EVENTS)
+        log(f"warm-up: {sum(b.events for b in warm):,} events loaded once, untimed")
+        results["warm_up_events"] = sum(b.events for b in warm)
         wipe_graph(driver, settings.neo4j_database)
         log("pipeline: catch-up in a child process")
         pipeline = run_pipeline(
@@ -228,7 +245,8 @@ def run_benchmark(options: BenchOptions, log: Log = print) -> dict[str, Any]:
         log(f"pipeline: {results['pipeline']['events_per_s']:,.0f} events/s")
         results["graph_after_pipeline"] = graph_summary(driver, settings.neo4j_database)
         if not options.skip_baselines:
-            results.update(_baselines(options, settings, connection, driver, workdir, log))
+            results.update(_baselines(options, settings, connection, driver, prepared, log))
+        del prepared
     finally:
         results["undeleted_topics"] = delete_topics(connection, created)
         driver.close()

@@ -21,7 +21,11 @@ from memgraph_pipelines.assets.observatory import (
     observatory_graph,
 )
 from memgraph_pipelines.kafka.ranges import BatchSpec
-from memgraph_pipelines.memory import limit_malloc_arenas, release_unused_memory
+from memgraph_pipelines.memory import (
+    limit_malloc_arenas,
+    release_unused_memory,
+    use_malloc_for_arrow,
+)
 from memgraph_pipelines.pipeline.planning import plan_next_batches, plan_time_window
 from memgraph_pipelines.settings import CONSUMER_GROUP, Settings
 
@@ -170,6 +174,7 @@ def run_specs(
     loads (``overlap``): the load is the longest stage and leaves a core free."""
     keys = [s.key for s in specs]
     limit_malloc_arenas()
+    use_malloc_for_arrow()
     instance.add_dynamic_partitions(observatory_batches.name, keys)
 
     def record(outcome: BatchOutcome) -> None:

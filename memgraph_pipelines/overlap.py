@@ -34,9 +34,10 @@ class LoaderProcessError(RuntimeError):
 def _loader_main(settings: Settings, keys: Any, outcomes: Any) -> None:
     from memgraph_pipelines.definitions import build_resources
     from memgraph_pipelines.inprocess import ensure_dagster_home, load_run
-    from memgraph_pipelines.memory import limit_malloc_arenas, peak_rss_mb
+    from memgraph_pipelines.memory import limit_malloc_arenas, peak_rss_mb, use_malloc_for_arrow
 
     limit_malloc_arenas()
+    use_malloc_for_arrow()
     instance = ensure_dagster_home(settings)
     resources = build_resources(settings)
     for key in iter(keys.get, None):

@@ -31,3 +31,19 @@ def test_a_spawned_process_reports_its_own_peak_not_its_parents() -> None:
     # ru_maxrss of that child is the parent's size at the fork: the figure peak_rss_mb avoids.
     assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 > 400
     del ballast
+
+
+def test_arrow_allocations_go_to_malloc_where_a_trim_can_release_them() -> None:
+    import pyarrow as pa
+
+    from memgraph_pipelines.memory import use_malloc_for_arrow
+
+    before = pa.default_memory_pool()
+    try:
+        assert use_malloc_for_arrow() == "system"
+        held = pa.system_memory_pool().bytes_allocated()
+        array = pa.array(range(1_000_000), type=pa.int64())
+        assert pa.system_memory_pool().bytes_allocated() >= held + 8_000_000
+        del array
+    finally:
+        pa.set_memory_pool(before)
