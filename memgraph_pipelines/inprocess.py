@@ -22,6 +22,7 @@ from memgraph_pipelines.assets.observatory import (
 )
 from memgraph_pipelines.kafka.ranges import BatchSpec
 from memgraph_pipelines.memory import (
+    freeze_startup_objects,
     limit_malloc_arenas,
     release_unused_memory,
     use_malloc_for_arrow,
@@ -175,6 +176,7 @@ def run_specs(
     keys = [s.key for s in specs]
     limit_malloc_arenas()
     use_malloc_for_arrow()
+    freeze_startup_objects()
     instance.add_dynamic_partitions(observatory_batches.name, keys)
 
     def record(outcome: BatchOutcome) -> None:

@@ -5,7 +5,8 @@ of its many malloc arenas (librdkafka, pyarrow and the driver allocate from thei
 so the resident size crept up with every batch. Fewer arenas and a trim after each batch keep
 it flat. Both are no-ops off glibc. pyarrow's own default allocator (mimalloc) keeps its freed
 segments out of glibc's reach; routed to malloc, Arrow buffers are trimmed with the rest (the
-staging process of a 50,000-record batch peaked 60-80 MB lower, and stopped growing).
+staging process of a 50,000-record batch peaked 60-80 MB lower, and stopped growing). The trim
+follows a full garbage collection, made cheap by freezing what the process holds from its start.
 """
 
 from __future__ import annotations
@@ -46,6 +47,17 @@ def use_malloc_for_arrow() -> str:
 
     pa.set_memory_pool(pa.system_memory_pool())
     return pa.default_memory_pool().backend_name
+
+
+def freeze_startup_objects() -> int:
+    """Moves every object alive now (imports, definitions, resources: about 450,000 of them)
+    out of the garbage collector's sight, once per process. The full collection after each
+    batch then looks at that batch's objects only: 2 ms instead of 0.25 s, twice per batch on
+    a catch-up's critical path. Returns how many objects are frozen."""
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
+    return gc.get_freeze_count()
 
 
 def release_unused_memory() -> bool:

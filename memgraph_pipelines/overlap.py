@@ -34,12 +34,18 @@ class LoaderProcessError(RuntimeError):
 def _loader_main(settings: Settings, keys: Any, outcomes: Any) -> None:
     from memgraph_pipelines.definitions import build_resources
     from memgraph_pipelines.inprocess import ensure_dagster_home, load_run
-    from memgraph_pipelines.memory import limit_malloc_arenas, peak_rss_mb, use_malloc_for_arrow
+    from memgraph_pipelines.memory import (
+        freeze_startup_objects,
+        limit_malloc_arenas,
+        peak_rss_mb,
+        use_malloc_for_arrow,
+    )
 
     limit_malloc_arenas()
     use_malloc_for_arrow()
     instance = ensure_dagster_home(settings)
     resources = build_resources(settings)
+    freeze_startup_objects()
     for key in iter(keys.get, None):
         outcomes.put(load_run(key, instance=instance, resources=resources))
     outcomes.put(peak_rss_mb())  # the last message: for the caller's report

@@ -47,3 +47,34 @@ def test_arrow_allocations_go_to_malloc_where_a_trim_can_release_them() -> None:
         del array
     finally:
         pa.set_memory_pool(before)
+
+
+def _frozen_then_collected(sink) -> None:
+    import weakref
+
+    from memgraph_pipelines.memory import freeze_startup_objects, release_unused_memory
+
+    class Node:
+        pass
+
+    frozen = freeze_startup_objects()
+    again = freeze_startup_objects()  # once per process: nothing more is frozen
+    cycle = Node()
+    cycle.self = cycle
+    gone = weakref.ref(cycle)
+    del cycle
+    release_unused_memory()
+    sink.send((frozen, again, gone() is None))
+
+
+def test_startup_objects_are_frozen_once_and_a_batchs_cycles_still_collected() -> None:
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.get_context("spawn").Process(
+        target=_frozen_then_collected, args=(sender,)
+    )
+    child.start()
+    frozen, again, collected = receiver.recv()
+    child.join()
+    assert frozen > 1000
+    assert again == frozen
+    assert collected
