@@ -34,6 +34,9 @@ class BaselineMeasurement:
     #: Records the baseline could not use (not JSON, no id, unknown type); they cost time too.
     skipped: int
     transactions: int
+    #: Per-event only: events/s over the first and the second half of the sample, to show
+    #: whether the rate held steady (the extrapolation assumes it does).
+    half_rates: tuple[float, float] | None = None
 
     @property
     def events_per_second(self) -> float:
@@ -58,6 +61,7 @@ def per_event_load(
     ``max_seconds`` have passed; the rate of that sample is the baseline's rate."""
     written = skipped = 0
     started = time.perf_counter()
+    done_at: list[float] = []  # seconds since the start, after each event
     with driver.session(database=database) as session:
         for value in values:
             write = lineage_event(_decode(value))
@@ -66,10 +70,22 @@ def per_event_load(
                 continue
             session.execute_write(_write_one, *write)
             written += 1
-            if written >= max_events or time.perf_counter() - started >= max_seconds:
+            done_at.append(time.perf_counter() - started)
+            if written >= max_events or done_at[-1] >= max_seconds:
                 break
     seconds = time.perf_counter() - started
-    return BaselineMeasurement(written, seconds, skipped, transactions=written)
+    return BaselineMeasurement(
+        written, seconds, skipped, transactions=written, half_rates=_half_rates(done_at)
+    )
+
+
+def _half_rates(done_at: list[float]) -> tuple[float, float] | None:
+    half = len(done_at) // 2
+    if half == 0:
+        return None
+    first, second = done_at[half - 1], done_at[-1] - done_at[half - 1]
+    rest = len(done_at) - half
+    return (half / first if first > 0 else 0.0, rest / second if second > 0 else 0.0)
 
 
 def _unwind_batch(tx: ManagedTransaction, by_type: dict[str, list[dict[str, Any]]]) -> None:

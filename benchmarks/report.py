@@ -59,6 +59,12 @@ def markdown(results: dict[str, Any]) -> str:
             f"rate (assumed constant) {results['events']:,} events take "
             f"{_number(per_event['extrapolated_seconds'])} s.",
         ]
+        if per_event.get("half_rates"):
+            first, second = per_event["half_rates"]
+            lines[-1] += (
+                f" The sample's first half ran at {first:,.0f} events/s, its second at "
+                f"{second:,.0f}."
+            )
     stages = results["pipeline"]["stages"]
     total = sum(stages.values()) or 1.0
     lines += ["", "| pipeline stage | seconds | share |", "|---|---:|---:|"]

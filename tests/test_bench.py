@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from benchmarks.baselines import connector_load, per_event_load
+from benchmarks.baselines import _half_rates, connector_load, per_event_load
 from benchmarks.harness import summarize
 from benchmarks.lineage_templates import TEMPLATES, lineage_event
 from benchmarks.pipeline_run import STAGES, _run_stages
@@ -130,6 +130,7 @@ def _results(with_baselines: bool) -> dict:
             "seconds": 1.0,
             "events_per_s": 100.0,
             "extrapolated_seconds": 10.0,
+            "half_rates": [110.0, 92.0],
         }
         results["connector"] = {"events": 990, "seconds": 1.98, "events_per_s": 500.0}
     results["summary"] = summarize(results)
@@ -147,7 +148,14 @@ def test_summary_and_reports(tmp_path) -> None:
     text = paths["markdown"].read_text()
     assert "| per-event MERGE (1 tx/event) | 100 | 1.00 | 100 | 5.00x |" in text
     assert "5,000 (best)" in text and "10 s" in text
+    assert "first half ran at 110 events/s, its second at 92." in text
     assert paths["png"].read_bytes().startswith(b"\x89PNG")
+
+
+def test_per_event_half_rates() -> None:
+    # Four events done at 1, 2, 4 and 6 s: two in the first 2 s, two in the next 4 s.
+    assert _half_rates([1.0, 2.0, 4.0, 6.0]) == (1.0, 0.5)
+    assert _half_rates([0.5]) is None
 
 
 def test_backlog_mode_reports_without_baselines() -> None:
@@ -172,6 +180,7 @@ def test_baselines_write_their_nodes(empty_graph, fresh_topic, settings) -> None
     db = settings.neo4j_database
     per_event = per_event_load(empty_graph, db, values, max_events=10, max_seconds=30)
     assert (per_event.events, per_event.skipped, per_event.transactions) == (3, 2, 3)
+    assert per_event.half_rates is not None and min(per_event.half_rates) > 0
 
     topic = fresh_topic("bench", partitions=2)
     producer = Producer({"bootstrap.servers": settings.kafka_brokers})
