@@ -232,8 +232,8 @@ def run_benchmark(options: BenchOptions, log: Log = print) -> dict[str, Any]:
         prepared = _prepare(options, settings, connection, workdir, log)
         wipe_graph(driver, settings.neo4j_database)
         warm = warm_up(driver, settings.neo4j_database, topic, prepared, events=WARM_UP_EVENTS)
-        log(f"warm-up: {sum(b.events for b in warm):,} events loaded once, untimed")
         results["warm_up_events"] = sum(b.events for b in warm)
+        log(f"warm-up: {results['warm_up_events']:,} events loaded once, untimed")
         wipe_graph(driver, settings.neo4j_database)
         log("pipeline: catch-up in a child process")
         pipeline = run_pipeline(

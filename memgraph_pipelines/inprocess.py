@@ -21,12 +21,7 @@ from memgraph_pipelines.assets.observatory import (
     observatory_graph,
 )
 from memgraph_pipelines.kafka.ranges import BatchSpec
-from memgraph_pipelines.memory import (
-    freeze_startup_objects,
-    limit_malloc_arenas,
-    release_unused_memory,
-    use_malloc_for_arrow,
-)
+from memgraph_pipelines.memory import prepare_batch_process, release_unused_memory
 from memgraph_pipelines.pipeline.planning import plan_next_batches, plan_time_window
 from memgraph_pipelines.settings import CONSUMER_GROUP, Settings
 
@@ -174,9 +169,7 @@ def run_specs(
     """Runs the batches in order. With more than one, each is staged while the one before it
     loads (``overlap``): the load is the longest stage and leaves a core free."""
     keys = [s.key for s in specs]
-    limit_malloc_arenas()
-    use_malloc_for_arrow()
-    freeze_startup_objects()
+    prepare_batch_process()
     instance.add_dynamic_partitions(observatory_batches.name, keys)
 
     def record(outcome: BatchOutcome) -> None:

@@ -60,6 +60,13 @@ def freeze_startup_objects() -> int:
     return gc.get_freeze_count()
 
 
+def prepare_batch_process() -> None:
+    """All of the above that a process does once, before its first batch (after its imports)."""
+    limit_malloc_arenas()
+    use_malloc_for_arrow()
+    freeze_startup_objects()
+
+
 def release_unused_memory() -> bool:
     """Collects garbage and returns free heap pages to the system. True if glibc trimmed."""
     gc.collect()

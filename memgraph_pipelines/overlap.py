@@ -34,18 +34,11 @@ class LoaderProcessError(RuntimeError):
 def _loader_main(settings: Settings, keys: Any, outcomes: Any) -> None:
     from memgraph_pipelines.definitions import build_resources
     from memgraph_pipelines.inprocess import ensure_dagster_home, load_run
-    from memgraph_pipelines.memory import (
-        freeze_startup_objects,
-        limit_malloc_arenas,
-        peak_rss_mb,
-        use_malloc_for_arrow,
-    )
+    from memgraph_pipelines.memory import peak_rss_mb, prepare_batch_process
 
-    limit_malloc_arenas()
-    use_malloc_for_arrow()
+    prepare_batch_process()
     instance = ensure_dagster_home(settings)
     resources = build_resources(settings)
-    freeze_startup_objects()
     for key in iter(keys.get, None):
         outcomes.put(load_run(key, instance=instance, resources=resources))
     outcomes.put(peak_rss_mb())  # the last message: for the caller's report
