@@ -88,21 +88,28 @@ def fold_invocations(rows: list[Row]) -> list[Row]:
         if len(group) == 1:
             folded.append(group[0])
             continue
-        by_status = sorted(group, key=lambda r: r["status_rank"], reverse=True)
-        by_tokens = sorted(
-            (r for r in group if r["tokens_rank"] is not None),
-            key=lambda r: r["tokens_rank"],
-            reverse=True,
-        )
+        by_status = sorted(group, key=_status_key, reverse=True)
         row = dict(by_status[0])
         for prop in STATUS_RANKED_PROPERTIES:
-            row[prop] = _best(by_status, prop)
+            if row[prop] is None:
+                row[prop] = _best(by_status, prop)
+        by_tokens = sorted(
+            (r for r in group if r["tokens_rank"] is not None), key=_tokens_key, reverse=True
+        )
         for prop in TOKEN_RANKED_PROPERTIES:
             row[prop] = _best(by_tokens, prop)
         row["tokens_rank"] = by_tokens[0]["tokens_rank"] if by_tokens else None
         row["ts_ms"] = min(r["ts_ms"] for r in group)
         folded.append(row)
     return folded
+
+
+def _status_key(row: Row) -> str:
+    return row["status_rank"]
+
+
+def _tokens_key(row: Row) -> str:
+    return row["tokens_rank"]
 
 
 def _records(tables: dict[str, pa.Table], name: str) -> list[Row]:
