@@ -32,6 +32,8 @@ class LoaderProcessError(RuntimeError):
 
 
 def _loader_main(settings: Settings, keys: Any, outcomes: Any) -> None:
+    # What the first load would otherwise import on its clock, done while that batch stages.
+    import memgraph_pipelines.graph.loader  # noqa: F401
     from memgraph_pipelines.definitions import build_resources
     from memgraph_pipelines.inprocess import ensure_dagster_home, load_run
     from memgraph_pipelines.memory import peak_rss_mb, prepare_batch_process
