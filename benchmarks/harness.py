@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine_cpu import pipeline_cpu_bound_eps
 from benchmarks.workload import EventShares
 
 Log = Callable[[str], None]
@@ -278,6 +279,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_mb": round(results["pipeline"]["peak_rss_mb"], 1),
         "sensor_tick_s": round(results["sensor"]["median_s"], 4),
         "sensor_tick_max_s": round(results["sensor"]["max_s"], 4),
+        "pipeline_cpu_bound_eps": pipeline_cpu_bound_eps(results),
     }
     if "ceiling" in results:
         summary["best_chunk_size"] = results["ceiling"]["best_chunk_size"]

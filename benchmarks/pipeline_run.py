@@ -41,6 +41,10 @@ class PipelineMeasurement:
     stager_peak_rss_mb: float
     loader_peak_rss_mb: float | None
     rss_after_imports_mb: float
+    #: CPU-seconds the whole machine (Neo4j, Kafka and both batch processes included) was busy
+    #: during the run, and its core count: what the run's work costs, whatever the overlap.
+    machine_busy_s: float | None = None
+    cpu_count: int | None = None
     stages: dict[str, float] = field(default_factory=dict)
 
     def events_per_second(self, n: int) -> float:
@@ -58,11 +62,13 @@ def _run_in_child(settings: Settings, max_batch_records: int, log_path: str, sin
         import great_expectations  # noqa: F401
 
         import memgraph_pipelines.definitions  # noqa: F401
+        from benchmarks.machine_cpu import busy_seconds, cpu_times
         from memgraph_pipelines.inprocess import catch_up
         from memgraph_pipelines.memory import peak_rss_mb
 
         rss_after_imports = peak_rss_mb()
         batch_seconds: list[float] = []
+        cpu_before = cpu_times()
         started = time.perf_counter()
         totals = catch_up(
             settings,
@@ -70,6 +76,7 @@ def _run_in_child(settings: Settings, max_batch_records: int, log_path: str, sin
             on_batch=lambda outcome: batch_seconds.append(outcome.seconds),
         )
         elapsed = time.perf_counter() - started
+        machine_busy = busy_seconds(cpu_before, cpu_times())
         sink.send(
             {
                 "seconds": elapsed,
@@ -79,6 +86,8 @@ def _run_in_child(settings: Settings, max_batch_records: int, log_path: str, sin
                 "stager_peak_rss_mb": peak_rss_mb(),
                 "loader_peak_rss_mb": totals.loader_peak_rss_mb,
                 "rss_after_imports_mb": rss_after_imports,
+                "machine_busy_s": machine_busy,
+                "cpu_count": os.cpu_count(),
             }
         )
     except BaseException as exc:  # the parent reports it; the child only says what failed

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine_cpu import pipeline_cpu_bound_eps
 from benchmarks.pipeline_run import STAGES
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -90,6 +91,15 @@ def markdown(results: dict[str, Any]) -> str:
         f"median {sensor['median_s']:.3f} s, max {sensor['max_s']:.3f} s",
         f"- pipeline totals: {json.dumps(results['pipeline']['totals'], sort_keys=True)}",
     ]
+    bound = pipeline_cpu_bound_eps(results)
+    if bound is not None:
+        run = results["pipeline"]
+        busy, cores, seconds = run["machine_busy_s"], run["cpu_count"], run["seconds"]
+        lines.append(
+            f"- machine CPU during the pipeline: {busy:.1f} CPU-seconds in {seconds:.1f} s on "
+            f"{cores} cores ({busy / (cores * seconds):.0%} busy); with every core busy the same "
+            f"work would still take {busy / cores:.1f} s ({bound:,.0f} events/s)"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ import pytest
 from benchmarks.baselines import _half_rates, connector_load, per_event_load
 from benchmarks.harness import summarize
 from benchmarks.lineage_templates import TEMPLATES, lineage_event
+from benchmarks.machine_cpu import CpuTimes, all_cores_bound_eps, busy_seconds, parse_cpu_line
 from benchmarks.pipeline_run import STAGES, _run_stages
 from benchmarks.report import markdown, write_reports
 
@@ -111,6 +112,8 @@ def _results(with_baselines: bool) -> dict:
             "rss_after_imports_mb": 200.0,
             "totals": {"read": 1000},
             "stages": dict.fromkeys(STAGES, 0.1),
+            "machine_busy_s": 3.0,
+            "cpu_count": 2,
         },
     }
     if with_baselines:
@@ -149,7 +152,26 @@ def test_summary_and_reports(tmp_path) -> None:
     assert "| per-event MERGE (1 tx/event) | 100 | 1.00 | 100 | 5.00x |" in text
     assert "5,000 (best)" in text and "10 s" in text
     assert "first half ran at 110 events/s, its second at 92." in text
+    # 3 CPU-seconds over 2 cores: 1.5 s at best, 1000 / 1.5 events/s.
+    assert summary["pipeline_cpu_bound_eps"] == 666.7
+    assert "3.0 CPU-seconds in 2.0 s on 2 cores (75% busy)" in text
+    assert "would still take 1.5 s (667 events/s)" in text
     assert paths["png"].read_bytes().startswith(b"\x89PNG")
+
+
+def test_cpu_line_of_proc_stat() -> None:
+    # user nice system idle iowait irq softirq steal guest guest_nice, in ticks of 1/100 s
+    times = parse_cpu_line("cpu  700 100 200 900 100 0 0 0 50 0", ticks_per_second=100)
+    assert times == CpuTimes(busy_s=10.0, total_s=20.0)
+    assert busy_seconds(CpuTimes(4.0, 9.0), times) == 6.0
+    assert busy_seconds(None, times) is None
+    with pytest.raises(ValueError):
+        parse_cpu_line("cpu0 1 2 3 4", ticks_per_second=100)
+
+
+def test_all_cores_bound() -> None:
+    assert all_cores_bound_eps(1000, 4.0, 2) == 500.0
+    assert all_cores_bound_eps(1000, None, 2) is None
 
 
 def test_per_event_half_rates() -> None:
