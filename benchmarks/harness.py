@@ -48,8 +48,8 @@ class BenchOptions:
     shares: EventShares = field(default_factory=EventShares)
     #: Loader chunk sizes the ceiling is measured with; the pipeline's own is always among them.
     chunk_sizes: tuple[int, ...] = (2000, 5000, 10000)
-    per_event_sample: int = 3000
-    per_event_max_seconds: float = 20.0
+    per_event_sample: int = 10_000
+    per_event_max_seconds: float = 30.0
     #: Records the connector-style baseline consumes; None: the whole topic.
     connector_events: int | None = None
     skip_baselines: bool = False

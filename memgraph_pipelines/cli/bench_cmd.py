@@ -54,8 +54,8 @@ def register(subparsers: Any) -> None:
         metavar="A,B,C",
         help="loader chunk sizes for the ceiling (default 2000,5000,10000)",
     )
-    parser.add_argument("--per-event-sample", type=_positive, default=3000, metavar="N")
-    parser.add_argument("--per-event-seconds", type=float, default=20.0, metavar="S")
+    parser.add_argument("--per-event-sample", type=_positive, default=10_000, metavar="N")
+    parser.add_argument("--per-event-seconds", type=float, default=30.0, metavar="S")
     parser.add_argument(
         "--connector-events", type=_positive, default=None, metavar="N", help="default: all"
     )
