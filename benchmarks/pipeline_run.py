@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memgraph_pipelines.memory import batch_process_environment
 from memgraph_pipelines.settings import Settings
 
 BATCH_STEP = "observatory_batch"
@@ -116,7 +117,8 @@ def run_pipeline(
         args=(settings, max_batch_records, str(log_path), sender),
         name="bench-pipeline",
     )
-    child.start()
+    with batch_process_environment():
+        child.start()
     sender.close()
     try:
         result = receiver.recv()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from memgraph_pipelines.inprocess import BatchOutcome
+from memgraph_pipelines.memory import batch_process_environment
 from memgraph_pipelines.settings import Settings
 
 #: Staged batches allowed to wait while the loader works on another.
@@ -75,7 +76,8 @@ def run_overlapped(
     loader = context.Process(
         target=_loader_main, args=(settings, to_load, loaded), name="memgraph-loader", daemon=True
     )
-    loader.start()
+    with batch_process_environment():
+        loader.start()
     waiting: dict[str, BatchOutcome] = {}
 
     def collect_one() -> None:
