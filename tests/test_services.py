@@ -128,6 +128,8 @@ def test_neo4j_conf_for_given_ports(config: ServiceConfig) -> None:
     assert conf["server.https.enabled"] == "false"
     assert conf["server.directories.data"] == str(config.neo4j_dir / "data")
     assert conf["db.tx_log.rotation.retention_policy"] == "512M size"
+    assert conf["db.checkpoint.interval.time"] == "5m"
+    assert conf["dbms.cypher.min_replan_interval"] == "10m"
     command = neo4j_server.server_command(config, Path("/lib/neo4j"))
     assert f"--home-dir={config.neo4j_dir}" in command
     assert command[command.index("-cp") + 2] == neo4j_server.MAIN_CLASS

@@ -68,6 +68,14 @@ def neo4j_conf(config: ServiceConfig) -> str:
         # The default keeps two days of transaction logs: tests and benchmarks that empty and
         # refill the graph filled 50 GB of disk with them. Local data is disposable.
         "db.tx_log.rotation.retention_policy=512M size",
+        # Logs are pruned at checkpoints only: at the default 15 minutes, benchmarks wrote 13 GB
+        # of them between two.
+        "db.checkpoint.interval.time=5m",
+        # Tests and the benchmark fill an empty graph in seconds. At the default 10 s, Neo4j
+        # replanned every load query each 10 s as the counts grew, on the writer thread, and
+        # compiled each new plan's code (docs/benchmark.md). The load's plans are index seeks
+        # whatever the counts (unique keys, hints): replan at most every 10 minutes.
+        "dbms.cypher.min_replan_interval=10m",
         f"server.directories.data={home / 'data'}",
         f"server.directories.logs={home / 'logs'}",
         f"server.directories.plugins={home / 'plugins'}",
