@@ -45,11 +45,22 @@ def _libc() -> ctypes.CDLL | None:
     return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
 
 
+def _mallopt(param: int, value: int) -> bool:
+    libc = _libc()
+    return bool(libc is not None and libc.mallopt(param, value))
+
+
 def limit_malloc_arenas(limit: int = ARENA_LIMIT) -> bool:
     """Caps glibc's malloc arenas for threads started from now on (MALLOC_ARENA_MAX in the
     environment does the same from process start). True if applied."""
-    libc = _libc()
-    return bool(libc is not None and libc.mallopt(_M_ARENA_MAX, limit))
+    return _mallopt(_M_ARENA_MAX, limit)
+
+
+def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
+    """Pins glibc's mmap threshold at ``size`` (setting it turns off glibc's raising of it;
+    MALLOC_MMAP_THRESHOLD_ in the environment does the same from process start). True if
+    applied."""
+    return _mallopt(_M_MMAP_THRESHOLD, size)
 
 
 #: The same two settings as glibc tunables, read at process start. A process started with them
@@ -71,14 +82,6 @@ def batch_process_environment() -> Iterator[None]:
     finally:
         for name in added:
             os.environ.pop(name, None)
-
-
-def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
-    """Pins glibc's mmap threshold at ``size`` (setting it turns off glibc's raising of it;
-    MALLOC_MMAP_THRESHOLD_ in the environment does the same from process start). True if
-    applied."""
-    libc = _libc()
-    return bool(libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, size))
 
 
 def use_malloc_for_arrow() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -88,13 +89,15 @@ def fold_invocations(rows: list[Row]) -> list[Row]:
         if len(group) == 1:
             folded.append(group[0])
             continue
-        by_status = sorted(group, key=_status_key, reverse=True)
+        by_status = sorted(group, key=itemgetter("status_rank"), reverse=True)
         row = dict(by_status[0])
         for prop in STATUS_RANKED_PROPERTIES:
             if row[prop] is None:
                 row[prop] = _best(by_status, prop)
         by_tokens = sorted(
-            (r for r in group if r["tokens_rank"] is not None), key=_tokens_key, reverse=True
+            (r for r in group if r["tokens_rank"] is not None),
+            key=itemgetter("tokens_rank"),
+            reverse=True,
         )
         for prop in TOKEN_RANKED_PROPERTIES:
             row[prop] = _best(by_tokens, prop)
@@ -102,14 +105,6 @@ def fold_invocations(rows: list[Row]) -> list[Row]:
         row["ts_ms"] = min(r["ts_ms"] for r in group)
         folded.append(row)
     return folded
-
-
-def _status_key(row: Row) -> str:
-    return row["status_rank"]
-
-
-def _tokens_key(row: Row) -> str:
-    return row["tokens_rank"]
 
 
 def _records(tables: dict[str, pa.Table], name: str) -> list[Row]:
