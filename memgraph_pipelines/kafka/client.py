@@ -8,6 +8,8 @@ the graph holds.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -24,6 +26,11 @@ from memgraph_pipelines.kafka.ranges import BatchSpec
 from memgraph_pipelines.kafka.records import KafkaRecord
 
 ADMIN_TIMEOUT_S = 15.0
+_CLIENTS_LOCK = threading.Lock()
+#: Long-lived clients, per process id: librdkafka's threads do not survive a fork, so a forked
+#: child makes its own (and never touches, or frees, its parent's).
+_ADMINS: dict[tuple[int, KafkaConnection], AdminClient] = {}
+_OFFSETS_CONSUMERS: dict[tuple[int, KafkaConnection, str], Consumer] = {}
 _COORDINATOR_BUSY = frozenset(
     {
         KafkaError.NOT_COORDINATOR,
@@ -53,7 +60,23 @@ class KafkaConnection:
         return config
 
     def admin(self) -> AdminClient:
-        return AdminClient(self.base_config())
+        """This process's admin client for the connection: a new one would cost a broker
+        connection and a metadata round trip on every call (the sensor calls it each tick)."""
+        key = (os.getpid(), self)
+        with _CLIENTS_LOCK:
+            if key not in _ADMINS:
+                _ADMINS[key] = AdminClient(self.base_config())
+            return _ADMINS[key]
+
+    def offsets_consumer(self, group_id: str) -> Consumer:
+        """This process's consumer of ``group_id`` for reading and committing its offsets.
+        It never subscribes or reads; kept open, it keeps the group coordinator's address,
+        which a new consumer would look up again on every commit."""
+        key = (os.getpid(), self, group_id)
+        with _CLIENTS_LOCK:
+            if key not in _OFFSETS_CONSUMERS:
+                _OFFSETS_CONSUMERS[key] = self.consumer(group_id)
+            return _OFFSETS_CONSUMERS[key]
 
     def consumer(self, group_id: str, **extra: str | int | bool) -> Consumer:
         config: dict[str, str | int | bool] = {
@@ -145,11 +168,7 @@ def committed_offsets(connection: KafkaConnection, group_id: str, topic: str) ->
     when the group coordinator is still loading, as on a broker's first use of a group.
     """
     partitions = topic_partitions(connection.admin(), topic)
-    consumer = connection.consumer(group_id)
-    try:
-        return _committed(consumer, topic, partitions)
-    finally:
-        consumer.close()
+    return _committed(connection.offsets_consumer(group_id), topic, partitions)
 
 
 def ensure_topic(connection: KafkaConnection, topic: str, partitions: int) -> None:
@@ -244,17 +263,14 @@ def advance_committed(
     """Commit ``target(committed)`` for the group, never moving a committed offset backwards;
     one consumer of the group reads and commits. Returns what was committed."""
     partitions = topic_partitions(connection.admin(), topic)
-    consumer = connection.consumer(group_id)
-    try:
-        current = _committed(consumer, topic, partitions)
-        forward = {p: o for p, o in target(current).items() if o > current.get(p, -1)}
-        if forward:
-            consumer.commit(
-                offsets=[TopicPartition(topic, p, o) for p, o in sorted(forward.items())],
-                asynchronous=False,
-            )
-    finally:
-        consumer.close()
+    consumer = connection.offsets_consumer(group_id)
+    current = _committed(consumer, topic, partitions)
+    forward = {p: o for p, o in target(current).items() if o > current.get(p, -1)}
+    if forward:
+        consumer.commit(
+            offsets=[TopicPartition(topic, p, o) for p, o in sorted(forward.items())],
+            asynchronous=False,
+        )
     return forward
 
 
