@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from typing import Any
 
 import pytest
@@ -315,6 +316,17 @@ def test_permanent_error_names_the_step_not_the_values(graph) -> None:
     message = str(caught.value)
     assert "models" in message and "Neo" in message
     assert "gpt-4o" not in message and "Explain" not in message
+
+
+def test_driver_debug_log_names_row_counts_not_row_values(graph, settings, caplog) -> None:
+    # The driver logs each query with its parameters at DEBUG; rows must not be spelt out.
+    with caplog.at_level(logging.DEBUG, logger="neo4j"):
+        load(graph, settings.neo4j_database, mixed_tables())
+    runs = [r.getMessage() for r in caplog.records if " C: RUN " in r.getMessage()]
+    assert runs, "the driver logged no RUN message at DEBUG"
+    logged = "\n".join(runs)
+    assert "<2 rows>" in logged  # the two prompts
+    assert "Explain UNWIND" not in logged and "u1" not in logged and "gpt-4o" not in logged
 
 
 def test_load_speed_of_a_50k_mixed_batch(graph, settings) -> None:
