@@ -128,13 +128,14 @@ def _baselines(
 ) -> dict[str, Any]:
     from benchmarks.baselines import connector_load, per_event_load
     from benchmarks.ceiling import load_prepared
-    from benchmarks.workload import sample_values, wipe_graph
+    from benchmarks.workload import flush_to_disk, sample_values, wipe_graph
 
     db, topic, n = settings.neo4j_database, settings.observatory_topic, options.events
     _, pipeline_chunk, _, _ = _pipeline_defaults()
     sweep = []
     for chunk in sorted({*options.chunk_sizes, pipeline_chunk}):
         wipe_graph(driver, db)
+        flush_to_disk()
         result = load_prepared(driver, db, topic, prepared, events=n, chunk_size=chunk)
         log(f"ceiling: chunk {chunk}: {result.events_per_second:,.0f} events/s")
         sweep.append(dataclasses.asdict(result) | {"events_per_s": result.events_per_second})
@@ -145,6 +146,7 @@ def _baselines(
     # Spare records: the unusable ones are skipped, not counted.
     spare = options.per_event_sample // 10 + 10
     sample = sample_values(connection, topic, options.per_event_sample + spare)
+    flush_to_disk()
     per_event = per_event_load(
         driver,
         db,
@@ -155,6 +157,7 @@ def _baselines(
     log(f"per-event: {per_event.events} events, {per_event.events_per_second:,.0f} events/s")
 
     wipe_graph(driver, db)
+    flush_to_disk()
     connector = connector_load(connection, driver, db, topic, max_events=options.connector_events)
     log(f"connector-style: {connector.events} events, {connector.events_per_second:,.0f} events/s")
     # Leave the database as the run found it: empty.
@@ -186,6 +189,7 @@ def run_benchmark(options: BenchOptions, log: Log = print) -> dict[str, Any]:
     from benchmarks.workload import (
         create_topics,
         delete_topics,
+        flush_to_disk,
         produce_workload,
         unique_topic_name,
         wipe_graph,
@@ -236,6 +240,7 @@ def run_benchmark(options: BenchOptions, log: Log = print) -> dict[str, Any]:
         results["warm_up_events"] = sum(b.events for b in warm)
         log(f"warm-up: {results['warm_up_events']:,} events loaded once, untimed")
         wipe_graph(driver, settings.neo4j_database)
+        flush_to_disk()
         log("pipeline: catch-up in a child process")
         pipeline = run_pipeline(
             settings, max_batch_records=max_records, log_path=workdir / "pipeline.log"
