@@ -197,12 +197,13 @@ def catch_up(
     *,
     max_batch_records: int = 50_000,
     on_batch: Callable[[BatchOutcome], None] | None = None,
+    instance: DagsterInstance | None = None,
 ) -> RunTotals:
     """Plan and run batches until no record is left unplanned (the sensor's logic, with every
-    pending record due at once)."""
+    pending record due at once). ``instance`` defaults to the one at DAGSTER_HOME."""
     from memgraph_pipelines.definitions import build_resources
 
-    instance = ensure_dagster_home(settings)
+    instance = instance or ensure_dagster_home(settings)
     resources = build_resources(settings)
     totals = RunTotals()
     while True:
