@@ -67,11 +67,10 @@ def _run_in_child(settings: Settings, max_batch_records: int, log_path: str, sin
         from memgraph_pipelines.inprocess import catch_up, ensure_dagster_home
         from memgraph_pipelines.memory import peak_rss_mb
 
+        rss_after_imports = peak_rss_mb()
         # A fresh DAGSTER_HOME's storages are created on first use (0.6 s here; 0.03 s to open
         # them again): set-up, once per home, like the imports.
         instance = ensure_dagster_home(settings)
-
-        rss_after_imports = peak_rss_mb()
         batch_seconds: list[float] = []
         cpu_before = cpu_times()
         started = time.perf_counter()
