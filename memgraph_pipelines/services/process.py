@@ -128,6 +128,7 @@ def _wait_gone(record: PidRecord, timeout: float) -> bool:
     while time.monotonic() < deadline:
         _reap(record.pid)
         if not command_matches(process_command_line(record.pid), record.markers):
+            _reap(record.pid)  # it may have exited just after the reap above: leave no zombie
             return True
         time.sleep(0.2)
     return False
