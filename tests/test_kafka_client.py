@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 
+from confluent_kafka import TopicPartition
+
 from memgraph_pipelines.kafka.client import (
     KafkaConnection,
     commit_offsets,
@@ -30,8 +32,6 @@ def test_commits_through_the_shared_consumer_never_move_back(kafka_brokers, fres
     # What standard tools see: a consumer of the group made afresh reads the same offsets.
     fresh = connection.consumer(group)
     try:
-        from confluent_kafka import TopicPartition
-
         found = fresh.committed([TopicPartition(topic, 0), TopicPartition(topic, 1)], timeout=15)
         assert {tp.partition: tp.offset for tp in found} == {0: 5, 1: 4}
     finally:
