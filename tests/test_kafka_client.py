@@ -14,12 +14,13 @@ from memgraph_pipelines.kafka.client import (
 )
 
 
-def test_admin_and_offsets_consumer_are_reused_per_connection_and_group(kafka_brokers):
+def test_clients_are_reused_per_connection_and_group(kafka_brokers):
     connection = KafkaConnection(kafka_brokers)
     assert connection.admin() is connection.admin()
     assert KafkaConnection(kafka_brokers).admin() is connection.admin()  # equal settings
     assert connection.offsets_consumer("g1") is connection.offsets_consumer("g1")
     assert connection.offsets_consumer("g1") is not connection.offsets_consumer("g2")
+    assert connection.shared_producer() is connection.shared_producer()
 
 
 def test_commits_through_the_shared_consumer_never_move_back(kafka_brokers, fresh_topic):

@@ -13,11 +13,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import (
     Consumer,
     KafkaError,
     KafkaException,
+    Producer,
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
@@ -27,10 +29,19 @@ from memgraph_pipelines.kafka.records import KafkaRecord
 
 ADMIN_TIMEOUT_S = 15.0
 _CLIENTS_LOCK = threading.Lock()
-#: Long-lived clients, per process id: librdkafka's threads do not survive a fork, so a forked
-#: child makes its own (and never touches, or frees, its parent's).
-_ADMINS: dict[tuple[int, KafkaConnection], AdminClient] = {}
-_OFFSETS_CONSUMERS: dict[tuple[int, KafkaConnection, str], Consumer] = {}
+#: Long-lived clients, by (process id, kind, connection, ...): librdkafka's threads do not
+#: survive a fork, so a forked child makes its own (and never touches, or frees, its parent's).
+_CLIENTS: dict[tuple[object, ...], Any] = {}
+
+
+def _process_client(key: tuple[object, ...], make: Callable[[], Any]) -> Any:
+    key = (os.getpid(), *key)
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = make()
+        return _CLIENTS[key]
+
+
 _COORDINATOR_BUSY = frozenset(
     {
         KafkaError.NOT_COORDINATOR,
@@ -62,21 +73,18 @@ class KafkaConnection:
     def admin(self) -> AdminClient:
         """This process's admin client for the connection: a new one would cost a broker
         connection and a metadata round trip on every call (the sensor calls it each tick)."""
-        key = (os.getpid(), self)
-        with _CLIENTS_LOCK:
-            if key not in _ADMINS:
-                _ADMINS[key] = AdminClient(self.base_config())
-            return _ADMINS[key]
+        return _process_client(("admin", self), lambda: AdminClient(self.base_config()))
 
     def offsets_consumer(self, group_id: str) -> Consumer:
         """This process's consumer of ``group_id`` for reading and committing its offsets.
         It never subscribes or reads; kept open, it keeps the group coordinator's address,
         which a new consumer would look up again on every commit."""
-        key = (os.getpid(), self, group_id)
-        with _CLIENTS_LOCK:
-            if key not in _OFFSETS_CONSUMERS:
-                _OFFSETS_CONSUMERS[key] = self.consumer(group_id)
-            return _OFFSETS_CONSUMERS[key]
+        return _process_client(("offsets", self, group_id), lambda: self.consumer(group_id))
+
+    def shared_producer(self) -> Producer:
+        """This process's producer for the connection (dead letters): starting one costs a
+        broker round trip and an idempotence handshake, too much to pay per batch."""
+        return _process_client(("producer", self), lambda: Producer(self.producer_config()))
 
     def consumer(self, group_id: str, **extra: str | int | bool) -> Consumer:
         config: dict[str, str | int | bool] = {

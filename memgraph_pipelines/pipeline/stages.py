@@ -49,19 +49,6 @@ def _validator(policy: ValidationPolicy) -> Callable[[dict[str, pa.Table]], tupl
     return validate
 
 
-#: One dead-letter producer per process and connection: starting one costs a broker round trip
-#: and an idempotence handshake, too much to pay per batch.
-_PRODUCERS: dict[KafkaConnection, Any] = {}
-
-
-def _producer(connection: KafkaConnection) -> Any:
-    if connection not in _PRODUCERS:
-        from confluent_kafka import Producer
-
-        _PRODUCERS[connection] = Producer(connection.producer_config())
-    return _PRODUCERS[connection]
-
-
 def build_stages(
     connection: KafkaConnection,
     *,
@@ -76,7 +63,7 @@ def build_stages(
     from memgraph_pipelines.vault.protect import protect_tables
 
     def send(dead_letters: list[DeadLetter]) -> Counter[str]:
-        return produce_dead_letters(_producer(connection), dlq_topic, dead_letters, kek=kek)
+        return produce_dead_letters(connection.shared_producer(), dlq_topic, dead_letters, kek=kek)
 
     def protect(tables: dict[str, pa.Table]) -> tuple[dict[str, pa.Table], int]:
         result = protect_tables(tables, kek=kek, store=store, hmac_secret=hmac_secret)
