@@ -126,7 +126,7 @@ def _baselines(
     prepared: list[Any],
     log: Log,
 ) -> dict[str, Any]:
-    from benchmarks.baselines import connector_load, per_event_load
+    from benchmarks.baselines import connector_load, per_event_load, warm_up
     from benchmarks.ceiling import load_prepared
     from benchmarks.workload import flush_to_disk, sample_values, wipe_graph
 
@@ -146,6 +146,12 @@ def _baselines(
     # Spare records: the unusable ones are skipped, not counted.
     spare = options.per_event_sample // 10 + 10
     sample = sample_values(connection, topic, options.per_event_sample + spare)
+    warmed = warm_up(connection, driver, db, topic, sample)
+    log(
+        f"baselines' warm-up: {warmed['connector_events']:,} events connector-style and "
+        f"{warmed['per_event_events']:,} per event, untimed"
+    )
+    wipe_graph(driver, db)
     flush_to_disk()
     per_event = per_event_load(
         driver,
@@ -169,6 +175,7 @@ def _baselines(
         return dataclasses.asdict(m) | {"events_per_s": eps, "extrapolated_seconds": extrapolated}
 
     return {
+        "baselines_warm_up": warmed,
         "ceiling": {
             "chunk_size": pipeline_chunk,
             "events_per_s": at_default["events_per_s"],

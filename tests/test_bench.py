@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from benchmarks.baselines import _half_rates, connector_load, per_event_load
+from benchmarks.baselines import _half_rates, connector_load, per_event_load, warm_up
 from benchmarks.harness import summarize
 from benchmarks.lineage_templates import TEMPLATES, lineage_event
 from benchmarks.machine_cpu import CpuTimes, all_cores_bound_eps, busy_seconds, parse_cpu_line
@@ -221,3 +221,7 @@ def test_baselines_write_their_nodes(empty_graph, fresh_topic, settings) -> None
     assert prompt["text"] == "hi"
     assert count == 1  # the v1 invocation, which the metric names too
     assert rels == {"USES_MODEL", "PART_OF", "HAS_METRIC"}
+
+    # The untimed warm-up runs both ways over the same records (fewer than its caps here).
+    warmed = warm_up(connection, empty_graph, db, topic, values)
+    assert warmed == {"connector_events": 3, "per_event_events": 3}
