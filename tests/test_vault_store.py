@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import errno
+import os
 import stat
 import uuid
 from pathlib import Path
@@ -9,6 +12,7 @@ import boto3
 import pytest
 
 from memgraph_pipelines.settings import Settings
+from memgraph_pipelines.vault import directory
 from memgraph_pipelines.vault.envelope import decrypt_text, encrypt_text
 from memgraph_pipelines.vault.kek import LocalFileKek
 from memgraph_pipelines.vault.store import (
@@ -155,3 +159,55 @@ def test_make_vault_store(tmp_path: Path) -> None:
     assert isinstance(make_vault_store(settings), LocalVaultStore)
     with pytest.raises(NotImplementedError):
         make_vault_store(dataclasses.replace(settings, vault_api_url="https://vault.example"))
+
+
+def _records(kek: LocalFileKek, count: int) -> list:
+    return [
+        (encrypt_text(b"t", content_id=f"prompts/p{i}", classification="pii", kek=kek), {})
+        for i in range(count)
+    ]
+
+
+def test_directory_store_group_commit_leaves_only_complete_records(
+    tmp_path: Path, kek: LocalFileKek
+) -> None:
+    root = tmp_path / "vault"
+    LocalVaultStore(str(root)).put_many(_records(kek, 40))
+    names = sorted(p.name for p in root.rglob("*") if p.is_file())
+    assert names == sorted(f"p{i}.json" for i in range(40))  # no temporary file left
+    store = LocalVaultStore(str(root))
+    assert all(store.get(f"prompts/p{i}").classification == "pii" for i in range(40))
+
+
+def test_failed_flush_puts_no_record_in_place(
+    tmp_path: Path, kek: LocalFileKek, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_syncfs(fd: int) -> int:
+        ctypes.set_errno(errno.EIO)
+        return -1
+
+    monkeypatch.setattr(directory, "_syncfs", lambda: failing_syncfs)
+    root = tmp_path / "vault"
+    with pytest.raises(OSError, match="syncfs failed"):
+        LocalVaultStore(str(root)).put_many(_records(kek, 5))
+    # A record's name never points at content the flush did not make durable.
+    assert [p for p in root.rglob("*") if p.is_file()] == []
+
+
+def test_group_commit_without_syncfs_fsyncs_each_record(
+    tmp_path: Path, kek: LocalFileKek, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(directory, "_syncfs", lambda: None)
+    monkeypatch.setattr(directory.os, "fsync", fsync)
+    root = tmp_path / "vault"
+    LocalVaultStore(str(root)).put_many(_records(kek, 3))
+    assert sum(".tmp-" in path for path in synced) == 3  # each record before its rename
+    assert str(root / "prompts") in synced  # then its directory
+    assert len([p for p in root.rglob("*.json")]) == 3

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -21,6 +20,7 @@ from urllib.parse import quote
 
 import orjson
 
+from memgraph_pipelines.vault.directory import DirectoryObjects, Map, Write
 from memgraph_pipelines.vault.envelope import EncryptedText, from_record, to_record
 
 if TYPE_CHECKING:
@@ -80,63 +80,6 @@ def object_key(content_id: str) -> str:
     return "/".join(parts) + ".json"
 
 
-class _DirectoryObjects:
-    """Objects as files under a root directory (0700 dirs, 0600 files, atomic replace)."""
-
-    def __init__(self, root: Path, *, durable: bool) -> None:
-        self.root = root
-        self.durable = durable
-        self.root.mkdir(parents=True, mode=0o700, exist_ok=True)
-        self._made_dirs: set[Path] = {self.root}
-
-    def read(self, key: str) -> bytes | None:
-        try:
-            return (self.root / key).read_bytes()
-        except FileNotFoundError:
-            return None
-
-    def classification_of(self, key: str) -> str | None:
-        data = self.read(key)
-        return None if data is None else str(orjson.loads(data).get("classification"))
-
-    def write(self, key: str, data: bytes, classification: str) -> None:
-        path = self.root / key
-        if path.parent not in self._made_dirs:
-            path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
-            self._made_dirs.add(path.parent)
-        # A name unique to this process and thread; O_EXCL guards against a stale leftover.
-        tmp = path.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                if self.durable:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-
-    def sync_dirs(self, keys: Sequence[str]) -> None:
-        # One directory fsync per directory touched makes the renames durable.
-        if not self.durable:
-            return
-        for directory in {(self.root / key).parent for key in keys}:
-            fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-    def delete(self, key: str) -> bool:
-        try:
-            (self.root / key).unlink()
-        except FileNotFoundError:
-            return False
-        return True
-
-
 @cache
 def _s3_client(region: str | None, endpoint_url: str | None) -> Any:
     import boto3
@@ -189,7 +132,11 @@ class _S3Objects:
             raise
         return str(head.get("Metadata", {}).get("classification"))
 
-    def write(self, key: str, data: bytes, classification: str) -> None:
+    def write_many(self, writes: Sequence[Write], map_: Map = map) -> None:
+        list(map_(self._write, writes))  # a completed PutObject is durable
+
+    def _write(self, write: Write) -> None:
+        key, data, classification = write
         self.client.put_object(
             Bucket=self.bucket,
             Key=self._key(key),
@@ -197,9 +144,6 @@ class _S3Objects:
             ContentType="application/json",
             Metadata={"classification": classification},
         )
-
-    def sync_dirs(self, keys: Sequence[str]) -> None:
-        return None  # a completed PutObject is durable
 
     def delete(self, key: str) -> bool:
         if self.classification_of(key) is None:
@@ -211,8 +155,9 @@ class _S3Objects:
 class LocalVaultStore:
     """The vault without ``VAULT_API_URL``: a directory path, or ``s3://bucket/prefix``.
 
-    ``durable`` (directories only) fsyncs each record and its directory before a put returns,
-    so a reference written to the graph never outlives its record after a crash."""
+    ``durable`` (directories only) makes the records of a put and their names durable before
+    it returns (one group commit per ``put_many``, ``vault.directory``), so a reference written
+    to the graph never outlives its record after a crash."""
 
     def __init__(
         self,
@@ -225,7 +170,7 @@ class LocalVaultStore:
     ) -> None:
         self.uri = uri
         self.max_workers = max_workers
-        self._objects: _DirectoryObjects | _S3Objects
+        self._objects: DirectoryObjects | _S3Objects
         if uri.startswith("s3://"):
             bucket, _, prefix = uri[len("s3://") :].partition("/")
             if not bucket:
@@ -235,30 +180,28 @@ class LocalVaultStore:
             self._remote = True
         else:
             root = Path(uri[len("file://") :] if uri.startswith("file://") else uri)
-            self._objects = _DirectoryObjects(root, durable=durable)
+            self._objects = DirectoryObjects(root, durable=durable)
             self._remote = False
 
-    def _put_one(self, enc: EncryptedText, metadata: Mapping[str, str]) -> tuple[str, bool]:
+    def _pending_write(self, item: tuple[EncryptedText, Mapping[str, str]]) -> Write | None:
+        enc, metadata = item
         key = object_key(enc.content_id)
         if self._objects.classification_of(key) == enc.classification:
-            return key, False
-        self._objects.write(key, orjson.dumps(to_record(enc, metadata)), enc.classification)
-        return key, True
+            return None
+        return key, orjson.dumps(to_record(enc, metadata)), enc.classification
 
     def put(self, enc: EncryptedText, metadata: dict[str, str]) -> str:
-        key, written = self._put_one(enc, metadata)
-        if written:
-            self._objects.sync_dirs([key])
-        return reference_for(enc)
+        return self.put_many([(enc, metadata)])[0]
 
     def put_many(self, items: Sequence[tuple[EncryptedText, dict[str, str]]]) -> list[str]:
-        # File and S3 calls release the GIL (fsync, sockets), so a small pool overlaps them.
+        # File and S3 calls release the GIL (reads, writes, sockets), so a small pool overlaps
+        # them.
         if len(items) > 1:
             with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
-                results = list(pool.map(lambda item: self._put_one(*item), items))
+                pending = [w for w in pool.map(self._pending_write, items) if w is not None]
+                self._objects.write_many(pending, pool.map)
         else:
-            results = [self._put_one(enc, metadata) for enc, metadata in items]
-        self._objects.sync_dirs([key for key, written in results if written])
+            self._objects.write_many([w for w in map(self._pending_write, items) if w])
         return [reference_for(enc) for enc, _ in items]
 
     def get(self, content_id: str) -> EncryptedText:
