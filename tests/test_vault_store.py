@@ -211,3 +211,20 @@ def test_group_commit_without_syncfs_fsyncs_each_record(
     assert sum(".tmp-" in path for path in synced) == 3  # each record before its rename
     assert str(root / "prompts") in synced  # then its directory
     assert len([p for p in root.rglob("*.json")]) == 3
+
+
+def test_failed_write_leaves_no_temporary_file(
+    tmp_path: Path, kek: LocalFileKek, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_temporary = directory.DirectoryObjects._write_temporary
+
+    def failing_for_p2(self: directory.DirectoryObjects, write: directory.Write) -> tuple:
+        if write[0].endswith("/p2.json"):
+            raise OSError(errno.ENOSPC, "no space left")
+        return write_temporary(self, write)
+
+    monkeypatch.setattr(directory.DirectoryObjects, "_write_temporary", failing_for_p2)
+    root = tmp_path / "vault"
+    with pytest.raises(OSError, match="no space left"):
+        LocalVaultStore(str(root)).put_many(_records(kek, 6))
+    assert [p for p in root.rglob("*") if p.is_file()] == []

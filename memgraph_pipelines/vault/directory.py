@@ -47,6 +47,10 @@ def _fsync_path(path: Path, flags: int = os.O_RDONLY) -> None:
         os.close(fd)
 
 
+def _rename(staged: tuple[Path, Path]) -> None:
+    os.replace(*staged)
+
+
 class DirectoryObjects:
     def __init__(self, root: Path, *, durable: bool) -> None:
         self.root = root
@@ -75,12 +79,15 @@ class DirectoryObjects:
         """Puts every record in place, durably if ``durable``; ``map_`` may be a pool's."""
         if not writes:
             return
-        staged = list(map_(self._write_temporary, writes))
+        results = list(map_(self._try_write_temporary, writes))
+        staged = [r for r in results if not isinstance(r, Exception)]
         try:
+            failed = next((r for r in results if isinstance(r, Exception)), None)
+            if failed is not None:
+                raise failed
             if self.durable:
                 self._flush([tmp for tmp, _ in staged])
-            for tmp, path in staged:
-                os.replace(tmp, path)
+            list(map_(_rename, staged))
         except BaseException:
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
@@ -88,6 +95,13 @@ class DirectoryObjects:
         if self.durable:
             for directory in {path.parent for _, path in staged}:
                 _fsync_path(directory)
+
+    def _try_write_temporary(self, write: Write) -> tuple[Path, Path] | Exception:
+        # A failed write must not leave the others' temporary files behind.
+        try:
+            return self._write_temporary(write)
+        except Exception as exc:
+            return exc
 
     def _write_temporary(self, write: Write) -> tuple[Path, Path]:
         key, data, _ = write
