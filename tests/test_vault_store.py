@@ -228,3 +228,10 @@ def test_failed_write_leaves_no_temporary_file(
     with pytest.raises(OSError, match="no space left"):
         LocalVaultStore(str(root)).put_many(_records(kek, 6))
     assert [p for p in root.rglob("*") if p.is_file()] == []
+
+
+def test_one_content_id_twice_in_a_put(tmp_path: Path, kek: LocalFileKek) -> None:
+    store = LocalVaultStore(str(tmp_path / "vault"), max_workers=1)
+    twice = _records(kek, 1) * 2
+    assert store.put_many(twice) == ["vault://pii/prompts/p0"] * 2
+    assert store.get("prompts/p0").classification == "pii"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import itertools
 import os
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from pathlib import Path
@@ -26,6 +26,10 @@ import orjson
 Write = tuple[str, bytes, str]
 #: ``map``, or a thread pool's: how ``write_many`` spreads its per-record work.
 Map = Callable[[Callable[[Write], Any], Sequence[Write]], Iterable[Any]]
+
+
+#: Numbers for temporary names (``next`` on it is atomic under the GIL).
+_TEMPORARY_NUMBERS = itertools.count()
 
 
 @cache
@@ -109,8 +113,9 @@ class DirectoryObjects:
         if path.parent not in self._made_dirs:
             path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
             self._made_dirs.add(path.parent)
-        # A name unique to this process and thread; O_EXCL guards against a stale leftover.
-        tmp = path.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}"
+        # A name unique to this process and write (two writes of one key in a put must not
+        # meet); O_EXCL guards against a stale leftover.
+        tmp = path.parent / f".tmp-{os.getpid()}-{next(_TEMPORARY_NUMBERS)}-{path.name}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "wb") as handle:
