@@ -132,8 +132,8 @@ def validate_tables(tables: dict[str, pa.Table], config: ValidationConfig) -> Va
         with _RUN_LOCK:
             results = _run_definition(definitions[name], frame, parameters, "BOOLEAN_ONLY")
             if not all(result.success for result in results.results):
-                # Only a table that fails pays for the row positions (0.41 s against 0.24 s a
-                # clean 50,000-record batch with them for every table).
+                # Only a table that fails pays for the row positions: a clean 50,000-record
+                # batch validates in 0.24 s this way, in 0.41 s with positions for every table.
                 results = _run_definition(definitions[name], frame, parameters, "COMPLETE")
             _forget_results(suites.context)
         report.rows_by_table[name] = table.num_rows
