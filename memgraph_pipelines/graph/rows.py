@@ -7,7 +7,7 @@ key, with min/max or a deterministic pick, so the query needs no per-row orderin
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +65,7 @@ INVOCATION_ROW_SCHEMA = pa.schema(
 )
 
 
-def _first_by_rank(table: pa.Table, rank: str, props: Iterable[str]) -> pa.Table:
+def _first_by_rank(table: pa.Table, rank: str, props: Sequence[str]) -> pa.Table:
     """Per id: the max of ``rank`` and, for each of ``props``, the value of the highest-ranked
     row that has one (Arrow's ``first`` skips nulls; ties keep input order, the sort is
     stable)."""
@@ -107,7 +107,7 @@ def _column(table: pa.Table, name: str) -> pa.ChunkedArray:
 def _struct(table: pa.Table, names: Iterable[str], **extra: pa.ChunkedArray) -> pa.StructArray:
     columns = {name: _column(table, name) for name in names} | extra
     arrays = [column.combine_chunks() for column in columns.values()]
-    return pa.StructArray.from_arrays(arrays, names=list(columns), mask=None)
+    return pa.StructArray.from_arrays(arrays, names=list(columns))
 
 
 def _rows(**columns: pa.ChunkedArray | pa.Array) -> list[Row]:
