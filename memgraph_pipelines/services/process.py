@@ -7,7 +7,6 @@ every token, so a pid reused by an unrelated process is never signalled.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -128,13 +127,24 @@ def _wait_gone(record: PidRecord, timeout: float) -> bool:
     while time.monotonic() < deadline:
         _reap(record.pid)
         if not command_matches(process_command_line(record.pid), record.markers):
-            _reap(record.pid)  # it may have exited just after the reap above: leave no zombie
+            _reap_exiting(record.pid)
             return True
         time.sleep(0.2)
     return False
 
 
-def _reap(pid: int) -> None:
-    # Only a process started by this very process can be reaped; for others this is a no-op.
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+def _reap(pid: int) -> bool:
+    """Reaps ``pid`` if it is an exited child of this process. True once nothing is left to
+    reap (reaped now, or not a child: only a process started by this one can be reaped)."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except (ChildProcessError, OSError):
+        return True
+
+
+def _reap_exiting(pid: int, timeout: float = 2.0) -> None:
+    # A process's command line empties when it releases its memory, a moment before it becomes
+    # a zombie that can be reaped: one non-blocking reap in between would leave the zombie.
+    deadline = time.monotonic() + timeout
+    while not _reap(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
