@@ -1,18 +1,19 @@
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import errno
-import os
+import multiprocessing
+import sqlite3
 import stat
 import uuid
 from pathlib import Path
 
 import boto3
+import orjson
 import pytest
 
 from memgraph_pipelines.settings import Settings
-from memgraph_pipelines.vault import directory
+from memgraph_pipelines.vault import sqlite_objects
+from memgraph_pipelines.vault import store as vault_store
 from memgraph_pipelines.vault.envelope import decrypt_text, encrypt_text
 from memgraph_pipelines.vault.kek import LocalFileKek
 from memgraph_pipelines.vault.store import (
@@ -89,11 +90,13 @@ def test_directory_store_files_are_private_and_hold_no_plaintext(
     marker = f"marker-{uuid.uuid4().hex}"
     enc = encrypt_text(marker.encode(), content_id="prompts/e", classification="pii", kek=kek)
     store.put(enc, {"kind": "prompts", "event_id": "e"})
-    files = [p for p in root.rglob("*") if p.is_file()]
-    assert len(files) == 1
-    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
-    assert stat.S_IMODE(files[0].parent.stat().st_mode) == 0o700
-    assert marker.encode() not in files[0].read_bytes()
+    files = sorted(p.name for p in root.iterdir())
+    # The database and its write-ahead log (and index) while a connection is open.
+    assert files[0] == sqlite_objects.DATABASE_NAME and len(files) in (1, 3)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    for path in root.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
+        assert marker.encode() not in path.read_bytes()
     assert store.get_metadata("prompts/e") == {"kind": "prompts", "event_id": "e"}
 
 
@@ -110,16 +113,15 @@ def test_reclassified_record_is_replaced(tmp_path: Path, kek: LocalFileKek) -> N
 @pytest.mark.parametrize(
     "event_id", ["../../escape", "..", "a/../../b", "with space", "x" * 128, "ü" * 120]
 )
-def test_content_ids_map_inside_the_root(tmp_path: Path, kek: LocalFileKek, event_id: str) -> None:
-    root = tmp_path / "vault"
-    store = LocalVaultStore(str(root))
+def test_content_ids_map_to_safe_keys(tmp_path: Path, kek: LocalFileKek, event_id: str) -> None:
+    store = LocalVaultStore(str(tmp_path / "vault"))
     content_id = content_id_for("prompts", event_id)
     key = object_key(content_id)
-    assert all(len(part) <= 255 for part in key.split("/"))
-    assert (root / key).resolve().is_relative_to(root.resolve())
+    # Safe as an S3 key and as a relative path: no part climbs up, none is over-long.
+    assert all(part not in ("", ".", "..") and len(part) <= 255 for part in key.split("/"))
+    assert (tmp_path / key).resolve().is_relative_to(tmp_path.resolve())
     store.put(encrypt_text(b"v", content_id=content_id, classification="pii", kek=kek), {})
     assert store.get(content_id).content_id == content_id
-    assert all(p.resolve().is_relative_to(root.resolve()) for p in tmp_path.rglob("*.json"))
 
 
 def test_distinct_content_ids_get_distinct_keys() -> None:
@@ -168,70 +170,72 @@ def _records(kek: LocalFileKek, count: int) -> list:
     ]
 
 
-def test_directory_store_group_commit_leaves_only_complete_records(
-    tmp_path: Path, kek: LocalFileKek
-) -> None:
+def test_records_are_durable_for_a_new_store(tmp_path: Path, kek: LocalFileKek) -> None:
     root = tmp_path / "vault"
     LocalVaultStore(str(root)).put_many(_records(kek, 40))
-    names = sorted(p.name for p in root.rglob("*") if p.is_file())
-    assert names == sorted(f"p{i}.json" for i in range(40))  # no temporary file left
-    store = LocalVaultStore(str(root))
+    store = LocalVaultStore(str(root))  # as another process would open it
     assert all(store.get(f"prompts/p{i}").classification == "pii" for i in range(40))
+    with sqlite3.connect(root / sqlite_objects.DATABASE_NAME) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
-def test_failed_flush_puts_no_record_in_place(
+def test_a_failed_put_stores_none_of_its_records(
     tmp_path: Path, kek: LocalFileKek, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def failing_syncfs(fd: int) -> int:
-        ctypes.set_errno(errno.EIO)
-        return -1
+    store = LocalVaultStore(str(tmp_path / "vault"))
+    store.put_many(_records(kek, 2))
+    records = _records(kek, 6)
+    real_dumps = orjson.dumps
 
-    monkeypatch.setattr(directory, "_syncfs", lambda: failing_syncfs)
-    root = tmp_path / "vault"
-    with pytest.raises(OSError, match="syncfs failed"):
-        LocalVaultStore(str(root)).put_many(_records(kek, 5))
-    # A record's name never points at content the flush did not make durable.
-    assert [p for p in root.rglob("*") if p.is_file()] == []
+    def dumps_failing_for_p4(value: object, **options: object) -> object:
+        # A record SQLite cannot bind: the insert fails part-way through the put.
+        if isinstance(value, dict) and value.get("content_id") == "prompts/p4":
+            return object()
+        return real_dumps(value, **options)
 
-
-def test_group_commit_without_syncfs_fsyncs_each_record(
-    tmp_path: Path, kek: LocalFileKek, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    synced: list[str] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real_fsync(fd)
-
-    monkeypatch.setattr(directory, "_syncfs", lambda: None)
-    monkeypatch.setattr(directory.os, "fsync", fsync)
-    root = tmp_path / "vault"
-    LocalVaultStore(str(root)).put_many(_records(kek, 3))
-    assert sum(".tmp-" in path for path in synced) == 3  # each record before its rename
-    assert str(root / "prompts") in synced  # then its directory
-    assert len([p for p in root.rglob("*.json")]) == 3
+    monkeypatch.setattr(vault_store.orjson, "dumps", dumps_failing_for_p4)
+    with pytest.raises(sqlite3.Error):
+        store.put_many(records)
+    monkeypatch.undo()
+    assert [store._objects.classification_of(f"prompts/p{i}.json") for i in range(6)] == [
+        "pii",
+        "pii",
+        None,
+        None,
+        None,
+        None,
+    ]
+    store.put_many(_records(kek, 6))  # the store is usable after the rollback
+    assert store.get("prompts/p5").classification == "pii"
 
 
-def test_failed_write_leaves_no_temporary_file(
-    tmp_path: Path, kek: LocalFileKek, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    write_temporary = directory.DirectoryObjects._write_temporary
+def _put_range(root: str, start: int, count: int) -> None:
+    kek = LocalFileKek(Path(root).parent / "keys" / "kek.key")
+    store = LocalVaultStore(root)
+    for i in range(start, start + count, 10):
+        store.put_many(
+            [
+                (encrypt_text(b"t", content_id=f"prompts/q{j}", classification="pii", kek=kek), {})
+                for j in range(i, i + 10)
+            ]
+        )
 
-    def failing_for_p2(self: directory.DirectoryObjects, write: directory.Write) -> tuple:
-        if write[0].endswith("/p2.json"):
-            raise OSError(errno.ENOSPC, "no space left")
-        return write_temporary(self, write)
 
-    monkeypatch.setattr(directory.DirectoryObjects, "_write_temporary", failing_for_p2)
-    root = tmp_path / "vault"
-    with pytest.raises(OSError, match="no space left"):
-        LocalVaultStore(str(root)).put_many(_records(kek, 6))
-    assert [p for p in root.rglob("*") if p.is_file()] == []
+def test_processes_writing_at_once_lose_no_record(tmp_path: Path, kek: LocalFileKek) -> None:
+    root = str(tmp_path / "vault")
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_put_range, args=(root, n * 200, 200)) for n in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    store = LocalVaultStore(root)
+    assert all(store.get(f"prompts/q{j}").content_id == f"prompts/q{j}" for j in range(600))
 
 
 def test_one_content_id_twice_in_a_put(tmp_path: Path, kek: LocalFileKek) -> None:
-    store = LocalVaultStore(str(tmp_path / "vault"), max_workers=1)
+    store = LocalVaultStore(str(tmp_path / "vault"))
     twice = _records(kek, 1) * 2
     assert store.put_many(twice) == ["vault://pii/prompts/p0"] * 2
     assert store.get("prompts/p0").classification == "pii"

@@ -1,7 +1,8 @@
 """Where encrypted texts are kept (SPEC §4.3): the vault store interface and the local default.
 
 Plain module. ``LocalVaultStore`` keeps the §4.3 record of each content id as one JSON object,
-in a directory or under an ``s3://bucket/prefix``. A store is idempotent per content id: putting
+in a SQLite database under a directory (``vault.sqlite_objects``) or under an
+``s3://bucket/prefix``. A store is idempotent per content id: putting
 a content id that is already stored with the same classification leaves the stored record as it
 is and returns the same reference.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
@@ -20,14 +21,16 @@ from urllib.parse import quote
 
 import orjson
 
-from memgraph_pipelines.vault.directory import DirectoryObjects, Map, Write
 from memgraph_pipelines.vault.envelope import EncryptedText, from_record, to_record
+from memgraph_pipelines.vault.sqlite_objects import SqliteObjects, Write
 
 if TYPE_CHECKING:
     from memgraph_pipelines.settings import Settings
 
 TEXT_KINDS = ("prompts", "responses")
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9_\-]{1,200}")
+#: ``map``, or a thread pool's: how the S3 store spreads its requests.
+Map = Callable[[Callable[[Any], Any], Sequence[Any]], Iterable[Any]]
 
 
 class VaultRecordNotFound(LookupError):
@@ -155,9 +158,9 @@ class _S3Objects:
 class LocalVaultStore:
     """The vault without ``VAULT_API_URL``: a directory path, or ``s3://bucket/prefix``.
 
-    ``durable`` (directories only) makes the records of a put and their names durable before
-    it returns (one group commit per ``put_many``, ``vault.directory``), so a reference written
-    to the graph never outlives its record after a crash."""
+    In a directory the records live in one SQLite database, and a ``put_many`` is one durable
+    transaction (``vault.sqlite_objects``): a reference written to the graph never outlives
+    its record after a crash. S3 requests of a put run on ``max_workers`` threads."""
 
     def __init__(
         self,
@@ -165,23 +168,20 @@ class LocalVaultStore:
         *,
         endpoint_url: str | None = None,
         region: str | None = None,
-        durable: bool = True,
         max_workers: int = 32,
     ) -> None:
         self.uri = uri
         self.max_workers = max_workers
-        self._objects: DirectoryObjects | _S3Objects
+        self._objects: SqliteObjects | _S3Objects
         if uri.startswith("s3://"):
             bucket, _, prefix = uri[len("s3://") :].partition("/")
             if not bucket:
                 raise ValueError(f"vault URI {uri!r} names no bucket")
             endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
             self._objects = _S3Objects(bucket, prefix, region, endpoint)
-            self._remote = True
         else:
             root = Path(uri[len("file://") :] if uri.startswith("file://") else uri)
-            self._objects = DirectoryObjects(root, durable=durable)
-            self._remote = False
+            self._objects = SqliteObjects(root)
 
     def _pending_write(self, item: tuple[EncryptedText, Mapping[str, str]]) -> Write | None:
         enc, metadata = item
@@ -194,14 +194,14 @@ class LocalVaultStore:
         return self.put_many([(enc, metadata)])[0]
 
     def put_many(self, items: Sequence[tuple[EncryptedText, dict[str, str]]]) -> list[str]:
-        # File and S3 calls release the GIL (reads, writes, sockets), so a small pool overlaps
-        # them.
-        if len(items) > 1:
+        objects = self._objects
+        if isinstance(objects, _S3Objects) and len(items) > 1:
+            # S3 calls wait on the network, not the GIL, so a pool overlaps them.
             with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
                 pending = [w for w in pool.map(self._pending_write, items) if w is not None]
-                self._objects.write_many(pending, pool.map)
+                objects.write_many(pending, pool.map)
         else:
-            self._objects.write_many([w for w in map(self._pending_write, items) if w])
+            objects.write_many([w for w in map(self._pending_write, items) if w is not None])
         return [reference_for(enc) for enc, _ in items]
 
     def get(self, content_id: str) -> EncryptedText:
