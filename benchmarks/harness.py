@@ -129,6 +129,7 @@ def _baselines(
     from benchmarks.baselines import connector_load, per_event_load, warm_up
     from benchmarks.ceiling import load_prepared
     from benchmarks.workload import flush_to_disk, sample_values, wipe_graph
+    from memgraph_pipelines.graph.loader import DEFAULT_WRITERS
 
     db, topic, n = settings.neo4j_database, settings.observatory_topic, options.events
     _, pipeline_chunk, _, _ = _pipeline_defaults()
@@ -178,6 +179,7 @@ def _baselines(
         "baselines_warm_up": warmed,
         "ceiling": {
             "chunk_size": pipeline_chunk,
+            "writers": DEFAULT_WRITERS,
             "events_per_s": at_default["events_per_s"],
             "seconds": at_default["seconds"],
             "best_chunk_size": best["chunk_size"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -345,3 +346,21 @@ def test_chunk_size_and_replays_do_not_change_the_graph(graph, settings) -> None
     assert transactions[0] > transactions[1]  # many chunks per step against one
     assert snapshots[0] == snapshots[1]
     assert graph_summary(graph, db)["nodes"]["Invocation"] == tables["invocations"].num_rows // 2
+
+
+def test_parallel_writers_build_the_same_graph(graph, settings) -> None:
+    db = settings.neo4j_database
+    tables = synthetic_tables(6_000)
+    snapshots, threads = [], []
+    for writers in (1, 3):
+        wipe(graph, db)
+        names: set[str] = set()
+
+        def note_thread(step: str, rows: int, names: set[str] = names) -> None:
+            names.add(threading.current_thread().name)
+
+        load(graph, db, tables, chunk_size=200, writers=writers, on_transaction=note_thread)
+        snapshots.append(graph_snapshot(graph, db))
+        threads.append(sum(name.startswith("graph-writer") for name in names))
+    assert threads == [0, 3]  # the second load really wrote from three writer threads
+    assert snapshots[0] == snapshots[1]

@@ -52,6 +52,7 @@ def replay_dead_letters_op(
         max_retries=config.max_retries,
         validation=ValidationConfig() if ingestion.validate_batches else None,
         load_chunk_size=neo4j.load_chunk_size,
+        load_writers=neo4j.load_writers,
     )
     targets = ReplayTargets(
         connection=kafka.connection(),

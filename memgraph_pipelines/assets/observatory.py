@@ -155,6 +155,7 @@ def observatory_graph(
         batch_key=spec.key,
         ingested_at_ms=int(time.time() * 1000),
         chunk_size=neo4j.load_chunk_size,
+        writers=neo4j.load_writers,
         on_transaction=neo4j.transaction_hook(),
     )
     done = parse_keys(context.instance.get_materialized_partitions(GRAPH_ASSET_KEY), spec.topic)

@@ -31,17 +31,29 @@ Rules (where SPEC §5 leaves a choice):
   rebuilt for every session the batch touches or an invocation left (missing edges merged,
   stale ones deleted).
 - Errors name the failing step and chunk and the server's error code, never a row value.
+
+Parallel writers: a step's rows are split by a partition key (their Session for prompts,
+responses, invocations and chains; their Invocation for token updates, errors and metrics; the
+User for Session->User links) into ``writers`` groups, each loaded in its own session and
+transactions, side by side. Rows that share the key, and so the nodes most often merged or
+linked together, are never written by two transactions at once; what two groups still share
+(a Model, a placeholder) is only waited for, or in a rare deadlock retried by the driver. Every
+step is order-independent, so the graph is the same as from one writer. Two writers loaded the
+benchmark's 200,000 events 1.2 times as fast as one; models and users (few rows) are written
+by one.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-from neo4j import Driver, ManagedTransaction, Session
+from neo4j import Driver, ManagedTransaction
 from neo4j.exceptions import DriverError, Neo4jError
 
 from memgraph_pipelines.graph import cypher
@@ -49,6 +61,8 @@ from memgraph_pipelines.graph.rows import BatchRows, build_rows
 
 #: Fastest of 2,000, 5,000 and 10,000 in the benchmark's sweep (`memgraph-pipelines bench`).
 DEFAULT_CHUNK_SIZE = 2000
+#: Sessions writing a step's partitions side by side (see above).
+DEFAULT_WRITERS = 2
 
 
 class GraphLoadError(RuntimeError):
@@ -79,6 +93,10 @@ class LoadStats:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
+#: The key that keeps related rows in one writer's group, from a row (None: one writer).
+PartitionKey = Callable[[Any], Hashable]
+
+
 @dataclass(frozen=True, slots=True)
 class _Step:
     name: str
@@ -86,22 +104,49 @@ class _Step:
     #: Parameter name of the list the query unwinds.
     param: str
     items: Sequence[Any]
+    partition: PartitionKey | None = None
+
+
+def _by_invocation(row: dict[str, Any]) -> Hashable:
+    return row.get("invocation_id") or row["id"]
 
 
 def _steps(rows: BatchRows) -> list[_Step]:
+    prompt_sessions = {row["id"]: row["session_id"] for row in rows.prompts}
+    session_users = {row["id"]: row["user_id"] for row in rows.sessions}
     return [
         _Step("models", cypher.MERGE_MODELS, "rows", rows.models),
-        _Step("sessions", cypher.MERGE_SESSIONS, "rows", rows.sessions),
+        _Step("sessions", cypher.MERGE_SESSIONS, "rows", rows.sessions, lambda r: r["id"]),
         _Step("users", cypher.MERGE_USERS, "rows", rows.users),
         # Prompts and responses before the invocations that name them: no placeholder is
         # made for a node the same batch brings.
-        _Step("prompts", cypher.UPSERT_PROMPTS, "rows", rows.prompts),
-        _Step("responses", cypher.UPSERT_RESPONSES, "rows", rows.responses),
-        _Step("invocations", cypher.UPSERT_INVOCATIONS, "rows", rows.invocations),
-        _Step("token_updates", cypher.UPSERT_TOKEN_UPDATES, "rows", rows.token_updates),
-        _Step("errors", cypher.UPSERT_ERRORS, "rows", rows.errors),
-        _Step("metrics", cypher.UPSERT_METRICS, "rows", rows.metrics),
-        _Step("session_links", cypher.LINK_SESSION_USERS, "ids", rows.session_ids),
+        _Step("prompts", cypher.UPSERT_PROMPTS, "rows", rows.prompts, lambda r: r["session_id"]),
+        _Step(
+            "responses",
+            cypher.UPSERT_RESPONSES,
+            "rows",
+            rows.responses,
+            lambda r: prompt_sessions.get(r["prompt_event_id"], r["prompt_event_id"]),
+        ),
+        _Step(
+            "invocations",
+            cypher.UPSERT_INVOCATIONS,
+            "rows",
+            rows.invocations,
+            lambda r: r["session_id"] or r["id"],
+        ),
+        _Step(
+            "token_updates", cypher.UPSERT_TOKEN_UPDATES, "rows", rows.token_updates, _by_invocation
+        ),
+        _Step("errors", cypher.UPSERT_ERRORS, "rows", rows.errors, _by_invocation),
+        _Step("metrics", cypher.UPSERT_METRICS, "rows", rows.metrics, _by_invocation),
+        _Step(
+            "session_links",
+            cypher.LINK_SESSION_USERS,
+            "ids",
+            rows.session_ids,
+            lambda session_id: session_users.get(session_id) or session_id,
+        ),
     ]
 
 
@@ -119,32 +164,68 @@ def _run_chunk(tx: ManagedTransaction, query: str, params: dict[str, Any]) -> li
     return [record[0] for record in tx.run(query, params)]
 
 
-def _run_step(
-    session: Session,
-    step: _Step,
-    chunk_size: int,
-    batch_params: dict[str, Any],
-    stats: LoadStats,
-    on_transaction: Callable[[str, int], None] | None,
-) -> list[Any]:
-    started = time.perf_counter()
+def _groups(step: _Step, writers: int, chunk_size: int) -> list[list[Any]]:
+    """The step's rows split among the writers by partition key (one group when there is
+    no key, one writer, or no more than one chunk of rows)."""
+    if step.partition is None or writers < 2 or len(step.items) <= chunk_size:
+        return [list(step.items)]
+    groups: list[list[Any]] = [[] for _ in range(writers)]
+    for item in step.items:
+        # crc32, not hash(): the same row goes to the same writer in every process.
+        groups[zlib.crc32(str(step.partition(item)).encode()) % writers].append(item)
+    return [group for group in groups if group]
+
+
+@dataclass(frozen=True, slots=True)
+class _Load:
+    """What every step of one batch's load shares."""
+
+    driver: Driver
+    database: str
+    chunk_size: int
+    writers: int
+    batch_params: dict[str, Any]
+    on_transaction: Callable[[str, int], None] | None
+    pool: ThreadPoolExecutor
+
+
+def _run_group(load: _Load, step: _Step, group: list[Any], first_chunk: int) -> list[Any]:
     returned: list[Any] = []
-    for chunk_index, start in enumerate(range(0, len(step.items), chunk_size)):
-        chunk = ParameterRows(step.items[start : start + chunk_size])
-        params = {**batch_params, step.param: chunk}
-        try:
-            returned += session.execute_write(_run_chunk, step.query, params)
-        except Neo4jError as exc:
-            # The server's message may quote values; the code says enough.
-            raise GraphLoadError(step.name, chunk_index, exc.code or type(exc).__name__) from None
-        except DriverError as exc:
-            raise GraphLoadError(step.name, chunk_index, type(exc).__name__) from None
-        stats.transactions += 1
-        if on_transaction is not None:
-            on_transaction(step.name, len(chunk))
+    with load.driver.session(database=load.database) as session:
+        for offset, start in enumerate(range(0, len(group), load.chunk_size)):
+            chunk = ParameterRows(group[start : start + load.chunk_size])
+            params = {**load.batch_params, step.param: chunk}
+            try:
+                returned += session.execute_write(_run_chunk, step.query, params)
+            except Neo4jError as exc:
+                # The server's message may quote values; the code says enough.
+                code = exc.code or type(exc).__name__
+                raise GraphLoadError(step.name, first_chunk + offset, code) from None
+            except DriverError as exc:
+                raise GraphLoadError(step.name, first_chunk + offset, type(exc).__name__) from None
+            if load.on_transaction is not None:
+                load.on_transaction(step.name, len(chunk))
+    return returned
+
+
+def _run_step(load: _Load, step: _Step, stats: LoadStats) -> list[Any]:
+    started = time.perf_counter()
+    groups = _groups(step, load.writers, load.chunk_size)
+    chunks = [-(-len(group) // load.chunk_size) for group in groups]  # per group, rounded up
+    firsts = [sum(chunks[:k]) for k in range(len(groups))]
+    if len(groups) == 1:
+        results = [_run_group(load, step, groups[0], 0)]
+    else:
+        # Every group runs to its end before a failure is raised: no write is left in flight.
+        futures = [
+            load.pool.submit(_run_group, load, step, group, first)
+            for group, first in zip(groups, firsts, strict=True)
+        ]
+        results = [future.result() for future in futures]
+    stats.transactions += sum(chunks)
     stats.step_rows[step.name] = len(step.items)
     stats.step_seconds[step.name] = time.perf_counter() - started
-    return returned
+    return [value for result in results for value in result]
 
 
 def load_batch(
@@ -156,11 +237,13 @@ def load_batch(
     batch_key: str,
     ingested_at_ms: int,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    writers: int = DEFAULT_WRITERS,
     on_transaction: Callable[[str, int], None] | None = None,
 ) -> LoadStats:
-    """Loads the staged tables of one batch; ``on_transaction(step, rows)`` after each commit."""
-    if chunk_size < 1:
-        raise ValueError("chunk_size must be at least 1")
+    """Loads the staged tables of one batch; ``on_transaction(step, rows)`` after each commit
+    (from the writer's thread)."""
+    if chunk_size < 1 or writers < 1:
+        raise ValueError("chunk_size and writers must be at least 1")
     started = time.perf_counter()
     stats = LoadStats(table_rows={name: table.num_rows for name, table in tables.items()})
     rows = build_rows(tables)
@@ -169,15 +252,16 @@ def load_batch(
         "batch_key": batch_key,
         "ingested_at_ms": ingested_at_ms,
     }
-    with driver.session(database=database) as session:
+    with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="graph-writer") as pool:
+        load = _Load(driver, database, chunk_size, writers, batch_params, on_transaction, pool)
         left_sessions: list[str] = []
         for step in _steps(rows):
-            returned = _run_step(session, step, chunk_size, batch_params, stats, on_transaction)
+            returned = _run_step(load, step, stats)
             if step.name == "invocations":
                 left_sessions += returned
         # Last: the chains of every session the batch touched, or that an invocation left.
         relink = list(dict.fromkeys([*rows.followed_by_session_ids, *left_sessions]))
-        followed_by = _Step("followed_by", cypher.RELINK_FOLLOWED_BY, "ids", relink)
-        _run_step(session, followed_by, chunk_size, batch_params, stats, on_transaction)
+        followed_by = _Step("followed_by", cypher.RELINK_FOLLOWED_BY, "ids", relink, lambda r: r)
+        _run_step(load, followed_by, stats)
     stats.seconds = time.perf_counter() - started
     return stats

@@ -84,6 +84,7 @@ class ReplayOptions:
     #: is expected to be mostly records that still fail.
     validation: ValidationConfig | None = field(default_factory=ValidationConfig)
     load_chunk_size: int = 5000
+    load_writers: int = 2
 
 
 @dataclass(frozen=True)
@@ -347,6 +348,7 @@ class _Replay:
                 batch_key=batch_key,
                 ingested_at_ms=int(time.time() * 1000),
                 chunk_size=self.options.load_chunk_size,
+                writers=self.options.load_writers,
             )
         return count
 

@@ -19,6 +19,10 @@ class Neo4jResource(ConfigurableResource):
     database: str = Field(default="neo4j", description="NEO4J_DATABASE.")
     # graph.loader.DEFAULT_CHUNK_SIZE, not imported here: the loader imports the driver.
     load_chunk_size: int = Field(default=2000, description="Rows per UNWIND transaction.")
+    # graph.loader.DEFAULT_WRITERS.
+    load_writers: int = Field(
+        default=2, description="Sessions that write a batch's partitions side by side."
+    )
 
     _driver: Any = PrivateAttr(default=None)
 
