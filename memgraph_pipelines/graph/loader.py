@@ -39,8 +39,8 @@ transactions, side by side. Rows that share the key, and so the nodes most often
 linked together, are never written by two transactions at once; what two groups still share
 (a Model, a placeholder) is only waited for, or in a rare deadlock retried by the driver. Every
 step is order-independent, so the graph is the same as from one writer. Two writers loaded the
-benchmark's 200,000 events 1.2 times as fast as one; models and users (few rows) are written
-by one.
+benchmark's prebuilt 200,000 events 1.35-1.4 times as fast as one on 2 cores (three or four:
+slower than two); models and users (few rows) are written by one.
 """
 
 from __future__ import annotations
