@@ -216,7 +216,7 @@ def _run_step(load: _Load, step: _Step, stats: LoadStats) -> list[Any]:
     if len(groups) == 1:
         results = [_run_group(load, step, groups[0], 0)]
     else:
-        # Every group runs to its end before a failure is raised: no write is left in flight.
+        # A failure is raised once load_batch's pool has shut down: no write is left in flight.
         futures = [
             load.pool.submit(_run_group, load, step, group, first)
             for group, first in zip(groups, firsts, strict=True)
