@@ -119,13 +119,9 @@ class SqliteObjects:
                     "VALUES (?, ?, ?)",
                     ((key, classification, data) for key, data, classification in writes),
                 )
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # A failed COMMIT can leave the transaction open; the next put must start afresh.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
