@@ -7,6 +7,7 @@ CLI := $(BIN)/memgraph-pipelines
 STAMP := $(VENV)/.installed
 EVENTS ?= 20000
 BENCH_EVENTS ?= 200000
+BENCH_ROUNDS ?= 3
 
 .PHONY: setup services-up services-down services-status demo test lint format ui bench clean
 
@@ -57,9 +58,9 @@ ui: services-up
 	eval "$$($(CLI) services env)" && $(CLI) dagster-home && \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-## bench: the end-to-end benchmark (BENCH_EVENTS=N to size it)
+## bench: the end-to-end benchmark (BENCH_EVENTS=N to size it, BENCH_ROUNDS=K rounds)
 bench: services-up
-	eval "$$($(CLI) services env)" && $(CLI) bench --events $(BENCH_EVENTS)
+	eval "$$($(CLI) services env)" && $(CLI) bench --events $(BENCH_EVENTS) --rounds $(BENCH_ROUNDS)
 
 clean:
 	-$(CLI) services down

@@ -18,27 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.machine_cpu import pipeline_cpu_bound_eps
+from benchmarks.pipeline_run import pipeline_defaults
+from benchmarks.round_run import run_round
+from benchmarks.rounds import combine
 from benchmarks.workload import EventShares
 
 Log = Callable[[str], None]
 
 #: Events the warm-up loads before any measurement (benchmarks.ceiling.warm_up says why).
 WARM_UP_EVENTS = 200_000
-
-
-def _pipeline_defaults() -> tuple[int, int, int, int]:
-    """(batch records, load chunk size, max wait ms, runs per tick): what the pipeline uses."""
-    from memgraph_pipelines.resources.ingestion import IngestionResource
-    from memgraph_pipelines.resources.neo4j import Neo4jResource
-
-    ingestion = IngestionResource()
-    chunk = Neo4jResource.model_fields["load_chunk_size"].default
-    return (
-        ingestion.max_batch_records,
-        int(chunk),
-        ingestion.max_wait_seconds * 1000,
-        ingestion.max_runs_per_tick,
-    )
 
 
 @dataclass(frozen=True)
@@ -55,6 +43,8 @@ class BenchOptions:
     skip_baselines: bool = False
     sensor_ticks: int = 5
     keep_workdir: bool = False
+    #: Times every timed measurement runs, round after round (benchmarks.rounds says why).
+    rounds: int = 3
 
 
 def time_sensor_ticks(connection: Any, topic: str, ticks: int) -> dict[str, Any]:
@@ -62,7 +52,7 @@ def time_sensor_ticks(connection: Any, topic: str, ticks: int) -> dict[str, Any]
     from memgraph_pipelines.pipeline.planning import plan_next_batches
     from memgraph_pipelines.settings import CONSUMER_GROUP
 
-    max_records, _, max_wait_ms, max_batches = _pipeline_defaults()
+    max_records, _, max_wait_ms, max_batches = pipeline_defaults()
     seconds, plan = [], None
     for _ in range(max(1, ticks)):
         started = time.perf_counter()
@@ -109,7 +99,7 @@ def _prepare(
     from benchmarks.ceiling import prepare_batches
     from benchmarks.workload import topic_batches
 
-    max_records, _, _, _ = _pipeline_defaults()
+    max_records, _, _, _ = pipeline_defaults()
     specs = topic_batches(connection, settings.observatory_topic, max_records)
     if options.skip_baselines:
         specs = specs[: max(1, -(-WARM_UP_EVENTS // max_records))]
@@ -118,92 +108,17 @@ def _prepare(
     return prepare_batches(connection, specs, dataclasses.replace(settings, vault_local_uri=vault))
 
 
-def _baselines(
-    options: BenchOptions,
-    settings: Any,
-    connection: Any,
-    driver: Any,
-    prepared: list[Any],
-    log: Log,
-) -> dict[str, Any]:
-    from benchmarks.baselines import connector_load, per_event_load, warm_up
-    from benchmarks.ceiling import load_prepared
-    from benchmarks.workload import flush_to_disk, sample_values, wipe_graph
-    from memgraph_pipelines.graph.loader import DEFAULT_WRITERS
-
-    db, topic, n = settings.neo4j_database, settings.observatory_topic, options.events
-    _, pipeline_chunk, _, _ = _pipeline_defaults()
-    sweep = []
-    for chunk in sorted({*options.chunk_sizes, pipeline_chunk}):
-        wipe_graph(driver, db)
-        flush_to_disk()
-        result = load_prepared(driver, db, topic, prepared, events=n, chunk_size=chunk)
-        log(f"ceiling: chunk {chunk}: {result.events_per_second:,.0f} events/s")
-        sweep.append(dataclasses.asdict(result) | {"events_per_s": result.events_per_second})
-    best = max(sweep, key=lambda r: r["events_per_s"])
-    at_default = next(r for r in sweep if r["chunk_size"] == pipeline_chunk)
-
-    wipe_graph(driver, db)
-    # Spare records: the unusable ones are skipped, not counted.
-    spare = options.per_event_sample // 10 + 10
-    sample = sample_values(connection, topic, options.per_event_sample + spare)
-    warmed = warm_up(connection, driver, db, topic, sample)
-    log(
-        f"baselines' warm-up: {warmed['connector_events']:,} events connector-style and "
-        f"{warmed['per_event_events']:,} per event, untimed"
-    )
-    wipe_graph(driver, db)
-    flush_to_disk()
-    per_event = per_event_load(
-        driver,
-        db,
-        sample,
-        max_events=options.per_event_sample,
-        max_seconds=options.per_event_max_seconds,
-    )
-    log(f"per-event: {per_event.events} events, {per_event.events_per_second:,.0f} events/s")
-
-    wipe_graph(driver, db)
-    flush_to_disk()
-    connector = connector_load(connection, driver, db, topic, max_events=options.connector_events)
-    log(f"connector-style: {connector.events} events, {connector.events_per_second:,.0f} events/s")
-    # Leave the database as the run found it: empty.
-    wipe_graph(driver, db)
-
-    def described(m: Any) -> dict[str, Any]:
-        eps = m.events_per_second
-        extrapolated = n / eps if eps else None
-        return dataclasses.asdict(m) | {"events_per_s": eps, "extrapolated_seconds": extrapolated}
-
-    return {
-        "baselines_warm_up": warmed,
-        "ceiling": {
-            "chunk_size": pipeline_chunk,
-            "writers": DEFAULT_WRITERS,
-            "events_per_s": at_default["events_per_s"],
-            "seconds": at_default["seconds"],
-            "best_chunk_size": best["chunk_size"],
-            "sweep": sweep,
-        },
-        "per_event": described(per_event),
-        "connector": described(connector) | {"batch_size": 1000},
-    }
-
-
 def run_benchmark(options: BenchOptions, log: Log = print) -> dict[str, Any]:
     import neo4j
 
     from benchmarks.ceiling import warm_up
-    from benchmarks.pipeline_run import run_pipeline
     from benchmarks.workload import (
         create_topics,
         delete_topics,
-        flush_to_disk,
         produce_workload,
         unique_topic_name,
         wipe_graph,
     )
-    from memgraph_pipelines.graph.summary import graph_summary
     from memgraph_pipelines.settings import Settings
 
     env = Settings.from_env()
@@ -212,8 +127,6 @@ def run_benchmark(options: BenchOptions, log: Log = print) -> dict[str, Any]:
     settings = dataclasses.replace(
         env,
         observatory_topic=topic,
-        dagster_home=str(workdir / "dagster_home"),
-        staging_uri=str(workdir / "staging"),
         vault_local_uri=str(workdir / "vault"),
         local_kek_file=str(workdir / "keys" / "kek.key"),
     )
@@ -221,7 +134,6 @@ def run_benchmark(options: BenchOptions, log: Log = print) -> dict[str, Any]:
     driver = neo4j.GraphDatabase.driver(
         settings.neo4j_uri, auth=(settings.neo4j_username, settings.neo4j_password or "")
     )
-    max_records, _, _, _ = _pipeline_defaults()
     created: list[str] = []
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -248,20 +160,17 @@ def run_benchmark(options: BenchOptions, log: Log = print) -> dict[str, Any]:
         warm = warm_up(driver, settings.neo4j_database, topic, prepared, events=WARM_UP_EVENTS)
         results["warm_up_events"] = sum(b.events for b in warm)
         log(f"warm-up: {results['warm_up_events']:,} events loaded once, untimed")
-        wipe_graph(driver, settings.neo4j_database)
-        flush_to_disk()
-        log("pipeline: catch-up in a child process")
-        pipeline = run_pipeline(
-            settings, max_batch_records=max_records, log_path=workdir / "pipeline.log"
-        )
-        results["pipeline"] = dataclasses.asdict(pipeline) | {
-            "events_per_s": pipeline.events_per_second(options.events)
-        }
-        log(f"pipeline: {results['pipeline']['events_per_s']:,.0f} events/s")
-        results["graph_after_pipeline"] = graph_summary(driver, settings.neo4j_database)
-        if not options.skip_baselines:
-            results.update(_baselines(options, settings, connection, driver, prepared, log))
+        rounds = [
+            run_round(number, options, settings, connection, driver, prepared, workdir, log)
+            for number in range(1, options.rounds + 1)
+        ]
         del prepared
+        results.update(combine(rounds))
+        first = rounds[0]
+        results["graph_after_pipeline"] = first["graph_after_pipeline"]
+        if "ceiling" in first:
+            results["ceiling"] |= {k: first["ceiling"][k] for k in ("best_chunk_size", "sweep")}
+            results["baselines_warm_up"] = first["baselines_warm_up"]
     finally:
         results["undeleted_topics"] = delete_topics(connection, created)
         driver.close()
@@ -281,6 +190,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         return round(part["events_per_s"], 1) if part else None
 
     pipeline = eps("pipeline")
+    peak = results["pipeline"]["peak_rss_mb"]
     summary = {
         "events": results["events"],
         "pipeline_eps": pipeline,
@@ -290,11 +200,12 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         "pipeline_vs_ceiling": _ratio(pipeline, eps("ceiling")),
         "pipeline_vs_per_event": _ratio(pipeline, eps("per_event")),
         "pipeline_vs_connector": _ratio(pipeline, eps("connector")),
-        "peak_rss_mb": round(results["pipeline"]["peak_rss_mb"], 1),
+        "peak_rss_mb": round(results["pipeline"].get("peak_rss_mb_max", peak), 1),
         "sensor_tick_s": round(results["sensor"]["median_s"], 4),
         "sensor_tick_max_s": round(results["sensor"]["max_s"], 4),
         "pipeline_cpu_bound_eps": pipeline_cpu_bound_eps(results),
+        "rounds": len(results.get("rounds", [])) or 1,
     }
     if "ceiling" in results:
-        summary["best_chunk_size"] = results["ceiling"]["best_chunk_size"]
+        summary["best_chunk_size"] = results["ceiling"].get("best_chunk_size")
     return summary

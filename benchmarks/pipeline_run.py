@@ -32,6 +32,21 @@ STAGES = (
 )
 
 
+def pipeline_defaults() -> tuple[int, int, int, int]:
+    """(batch records, load chunk size, max wait ms, runs per tick): what the pipeline uses."""
+    from memgraph_pipelines.resources.ingestion import IngestionResource
+    from memgraph_pipelines.resources.neo4j import Neo4jResource
+
+    ingestion = IngestionResource()
+    chunk = Neo4jResource.model_fields["load_chunk_size"].default
+    return (
+        ingestion.max_batch_records,
+        int(chunk),
+        ingestion.max_wait_seconds * 1000,
+        ingestion.max_runs_per_tick,
+    )
+
+
 @dataclass
 class PipelineMeasurement:
     seconds: float

@@ -42,6 +42,50 @@ def _method_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]
     return rows
 
 
+#: Column names of the rounds table.
+_SHORT = {
+    "pipeline": "pipeline",
+    "ceiling": "ceiling",
+    "connector": "connector",
+    "per_event": "per-event",
+}
+
+
+#: Column names of the rounds table.
+_SHORT = {
+    "pipeline": "pipeline",
+    "ceiling": "ceiling",
+    "connector": "connector",
+    "per_event": "per-event",
+}
+
+
+def _round_lines(results: dict[str, Any]) -> list[str]:
+    """Every round's events/s and ratios, when there was more than one round."""
+    rounds = results.get("rounds") or []
+    if len(rounds) < 2:
+        return []
+    names = [key for key, _ in METHODS if key in rounds[0]["events_per_s"]]
+    others = [key for key in names if key != "pipeline"]
+    lines = [
+        "",
+        f"Each row above is the median of {len(rounds)} rounds. A round runs the pipeline, the "
+        "ceiling, the per-event and the connector-style measurements, in that order:",
+        "",
+        "| round | "
+        + " | ".join(f"{_SHORT[n]} events/s" for n in names)
+        + "".join(f" | pipeline ÷ {_SHORT[n]}" for n in others)
+        + " |",
+        "|---:|" + "---:|" * (len(names) + len(others)),
+    ]
+    for row in rounds:
+        cells = [str(row["round"])]
+        cells += [_number(row["events_per_s"].get(n)) for n in names]
+        cells += [_number(row["pipeline_vs"].get(n), 2) for n in others]
+        lines.append(f"| {' | '.join(cells)} |")
+    return lines
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results as Markdown: throughput, stage breakdown, chunk sizes, memory and sensor."""
     summary = results["summary"]
@@ -52,6 +96,7 @@ def markdown(results: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|",
     ]
     lines += [f"| {' | '.join(row)} |" for row in _method_rows(results)]
+    lines += _round_lines(results)
     per_event = results.get("per_event")
     if per_event:
         lines += [

@@ -89,6 +89,18 @@ def produce_workload(
     return tally
 
 
+def rewind_group(connection: KafkaConnection, group_id: str, topic: str) -> dict[int, int]:
+    """Sets the group's committed offsets of ``topic`` back to its low watermarks, so that the
+    next round's catch-up reads the whole topic again; returns them. The group's offsets of
+    other topics are left alone (the group may be a real pipeline's)."""
+    low, _ = watermarks(connection.admin(), topic)
+    consumer = connection.offsets_consumer(group_id)
+    consumer.commit(
+        offsets=[TopicPartition(topic, p, o) for p, o in sorted(low.items())], asynchronous=False
+    )
+    return low
+
+
 def flush_to_disk() -> None:
     """sync(2): writes every dirty page out before a measurement starts, so that none pays for
     the write-back of what the run did before it (the topic just produced, the vault files of

@@ -65,6 +65,13 @@ def register(subparsers: Any) -> None:
         help="backlog mode: only sensor tick time, the pipeline and its peak RSS",
     )
     parser.add_argument("--sensor-ticks", type=_positive, default=5, metavar="K")
+    parser.add_argument(
+        "--rounds",
+        type=_positive,
+        default=3,
+        metavar="K",
+        help="times each measurement runs, round after round; the medians are reported",
+    )
     parser.add_argument("--keep-workdir", action="store_true", help="keep the temp directory")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     parser.set_defaults(func=run_bench)
@@ -102,6 +109,7 @@ def run_bench(args: argparse.Namespace) -> int:
         skip_baselines=args.skip_baselines,
         sensor_ticks=args.sensor_ticks,
         keep_workdir=args.keep_workdir,
+        rounds=args.rounds,
     )
 
     def log(message: str) -> None:
