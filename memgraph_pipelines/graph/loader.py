@@ -1,10 +1,11 @@
 """Bulk load of one staged batch into the lineage graph (SPEC §5). Plain module.
 
 A batch is loaded as a fixed sequence of steps, each a chunked ``UNWIND $rows`` query run in
-managed write transactions (``session.execute_write``: the driver retries transient errors).
-Each step merges one kind of node and the links it owns, in an order where every node a link
-needs is merged first (or made a placeholder). Every step is idempotent and order-independent, so a
-re-run of any batch, in any order, or after a failure part-way, ends in the same graph.
+managed write transactions (``session.execute_write``: the driver retries transient errors;
+``graph.deadlocks`` retries a deadlock sooner). Each step merges one kind of node and the
+links it owns, in an order where every node a link needs is merged first (or made a
+placeholder). Every step is idempotent and order-independent, so a re-run of any batch, in any
+order, or after a failure part-way, ends in the same graph.
 
 Rules (where SPEC §5 leaves a choice):
 
@@ -37,10 +38,11 @@ responses, invocations and chains; their Invocation for token updates, errors an
 User for Session->User links) into ``writers`` groups, each loaded in its own session and
 transactions, side by side. Rows that share the key, and so the nodes most often merged or
 linked together, are never written by two transactions at once; what two groups still share
-(a Model, a placeholder) is only waited for, or in a rare deadlock retried by the driver. Every
-step is order-independent, so the graph is the same as from one writer. Two writers loaded the
-benchmark's prebuilt 200,000 events 1.35-1.4 times as fast as one on 2 cores (three or four:
-slower than two); models and users (few rows) are written by one.
+(a Model, a placeholder) is only waited for, or in a rare deadlock retried at once
+(``graph.deadlocks``). Every step is order-independent, so the graph is the same as from one
+writer. Two writers loaded the benchmark's prebuilt 200,000 events 1.35-1.4 times as fast as
+one on 2 cores (three or four: slower than two); models and users (few rows) are written by
+one.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from neo4j import Driver, ManagedTransaction
 from neo4j.exceptions import DriverError, Neo4jError
 
 from memgraph_pipelines.graph import cypher
+from memgraph_pipelines.graph.deadlocks import execute_write
 from memgraph_pipelines.graph.rows import BatchRows, build_rows
 
 #: Fastest of 2,000, 5,000 and 10,000 in the benchmark's sweep (`memgraph-pipelines bench`).
@@ -196,7 +199,7 @@ def _run_group(load: _Load, step: _Step, group: list[Any], first_chunk: int) -> 
             chunk = ParameterRows(group[start : start + load.chunk_size])
             params = {**load.batch_params, step.param: chunk}
             try:
-                returned += session.execute_write(_run_chunk, step.query, params)
+                returned += execute_write(session, _run_chunk, step.query, params)
             except Neo4jError as exc:
                 # The server's message may quote values; the code says enough.
                 code = exc.code or type(exc).__name__
