@@ -1,4 +1,5 @@
-"""How a load splits each step's rows among parallel writers (no server needed)."""
+"""How a load shares each step's rows among parallel writers, phase by phase (no server
+needed)."""
 
 from __future__ import annotations
 
@@ -13,30 +14,48 @@ def _steps() -> dict[str, loader._Step]:
     return {step.name: step for step in loader._steps(build_rows(synthetic_tables(3_000)))}
 
 
+def _writer_of(lanes: list[list[dict]], key: str) -> dict[str, int]:
+    """key value -> the writer whose rows hold it (the test fails if two writers do)."""
+    owner: dict[str, int] = {}
+    for writer, rows in enumerate(lanes):
+        for row in rows:
+            assert owner.setdefault(row[key], writer) == writer, key
+    return owner
+
+
 def test_every_row_goes_to_exactly_one_writer() -> None:
     for step in _steps().values():
-        groups = loader._groups(step, 3, 100)
-        ids = [repr(item) for group in groups for item in group]
+        lanes = loader._lanes(step, 3)
+        assert len(lanes) == 3
+        ids = [repr(item) for rows in lanes for item in rows]
         assert Counter(ids) == Counter(repr(item) for item in step.items), step.name
-        if step.partition is not None and len(step.items) > 100:
-            assert len(groups) == 3, step.name
+        if step.partition is not None:
+            assert all(lanes), step.name  # 3,000 events: every writer gets some
 
 
-def test_rows_of_one_session_stay_with_one_writer() -> None:
+def test_phases_hold_every_step_once() -> None:
+    names = [name for phase in loader.PHASES for name in phase]
+    assert sorted(names) == sorted(_steps())
+
+
+def test_a_sessions_rows_share_one_writer_through_its_phase() -> None:
+    # Within a phase writers do not wait for each other between steps: a prompt, response or
+    # invocation must find its Session (and a response its Prompt) in its own writer's rows.
     steps = _steps()
+    sessions = _writer_of(loader._lanes(steps["sessions"], 3), "id")
     for name in ("prompts", "invocations"):
-        groups = loader._groups(steps[name], 3, 100)
-        owner: dict[str, int] = {}
-        for index, group in enumerate(groups):
-            for row in group:
-                assert owner.setdefault(row["session_id"], index) == index, name
-    metrics = loader._groups(steps["metrics"], 3, 100)
-    owners = [{row["invocation_id"] for row in group} for group in metrics]
-    assert not (owners[0] & owners[1]) and not (owners[1] & owners[2])
+        for session_id, writer in _writer_of(loader._lanes(steps[name], 3), "session_id").items():
+            assert sessions[session_id] == writer, name
+    prompts = _writer_of(loader._lanes(steps["prompts"], 3), "id")
+    responses = _writer_of(loader._lanes(steps["responses"], 3), "prompt_event_id")
+    assert set(responses) <= set(prompts)
+    assert all(prompts[prompt] == writer for prompt, writer in responses.items())
+    metrics = _writer_of(loader._lanes(steps["metrics"], 3), "invocation_id")
+    errors = _writer_of(loader._lanes(steps["errors"], 3), "invocation_id")
+    assert all(metrics[i] == w for i, w in errors.items() if i in metrics)
 
 
-def test_small_or_unkeyed_steps_have_one_writer() -> None:
+def test_unkeyed_steps_and_one_writer_use_one_lane() -> None:
     steps = _steps()
-    assert len(loader._groups(steps["models"], 3, 1)) == 1  # no key: Model rows are few
-    assert len(loader._groups(steps["prompts"], 3, 10**6)) == 1  # one chunk holds them all
-    assert len(loader._groups(steps["prompts"], 1, 100)) == 1
+    assert [len(rows) > 0 for rows in loader._lanes(steps["models"], 3)] == [True, False, False]
+    assert len(loader._lanes(steps["prompts"], 1)) == 1
