@@ -9,7 +9,6 @@ weighs each against the others under the same conditions. Plain module: no servi
 
 from __future__ import annotations
 
-import statistics
 from typing import Any
 
 #: Results keys of the timed measurements, in the order a round runs them.
@@ -60,8 +59,3 @@ def combine(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
         combined["pipeline"]["peak_rss_mb_max"] = max(peaks)
     combined["rounds"] = round_rows(rounds)
     return combined
-
-
-def spread(values: list[float]) -> tuple[float, float, float]:
-    """(min, median, max) of a measurement's rounds."""
-    return min(values), statistics.median(values), max(values)

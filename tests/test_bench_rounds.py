@@ -10,7 +10,7 @@ import pytest
 from benchmarks.harness import summarize
 from benchmarks.pipeline_run import STAGES
 from benchmarks.report import markdown
-from benchmarks.rounds import combine, median_record, spread
+from benchmarks.rounds import combine, median_record
 
 
 def _pipeline(eps: float, peak: float) -> dict:
@@ -58,7 +58,6 @@ def test_median_record_is_a_real_round() -> None:
     assert median_record([*records, {"events_per_s": 9.0, "tag": 9.0}])["tag"] == 2.0
     with pytest.raises(ValueError):
         median_record([])
-    assert spread([3.0, 1.0, 2.0]) == (1.0, 2.0, 3.0)
 
 
 def test_combine_takes_each_measurements_median_round() -> None:
