@@ -9,9 +9,11 @@ import time
 from confluent_kafka import Producer
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
+import memgraph_pipelines.sensors.observatory as sensor_module
+from memgraph_pipelines.assets.load_history import registered_since
 from memgraph_pipelines.assets.observatory import observatory_batches
 from memgraph_pipelines.kafka.client import KafkaConnection, watermarks
-from memgraph_pipelines.kafka.ranges import parse_keys
+from memgraph_pipelines.kafka.ranges import BatchSpec, PartitionRange, parse_keys
 from memgraph_pipelines.resources.ingestion import IngestionResource
 from memgraph_pipelines.resources.kafka import KafkaResource
 from memgraph_pipelines.sensors.observatory import observatory_kafka_sensor
@@ -28,6 +30,20 @@ def _tick(instance: DagsterInstance, cursor: str | None, resources: dict) -> tup
         assert list(request.partition_keys) == keys
         instance.add_dynamic_partitions(observatory_batches.name, list(request.partition_keys))
     return keys, result.cursor or ""
+
+
+def _resources(brokers: str, topic: str, **ingestion: int) -> dict:
+    return {
+        "kafka": KafkaResource(brokers=brokers),
+        "ingestion": IngestionResource(observatory_topic=topic, **ingestion),
+    }
+
+
+def _produce_empty_objects(brokers: str, topic: str, count: int) -> None:
+    producer = Producer({"bootstrap.servers": brokers})
+    for i in range(count):
+        producer.produce(topic, value=b"{}", key=str(i).encode())
+    assert producer.flush(30) == 0
 
 
 def test_ticks_during_production_leave_no_gap_and_no_overlap(fresh_topic, kafka_brokers) -> None:
@@ -82,17 +98,46 @@ def test_ticks_during_production_leave_no_gap_and_no_overlap(fresh_topic, kafka_
 
 def test_nothing_due_skips_and_keeps_cursor(fresh_topic, kafka_brokers) -> None:
     topic = fresh_topic("sensor-idle", partitions=2)
-    resources = {
-        "kafka": KafkaResource(brokers=kafka_brokers),
-        "ingestion": IngestionResource(
-            observatory_topic=topic, max_batch_records=1000, max_wait_seconds=3600
-        ),
-    }
-    producer = Producer({"bootstrap.servers": kafka_brokers})
-    for i in range(10):
-        producer.produce(topic, value=b"{}", key=str(i).encode())
-    producer.flush()
+    resources = _resources(kafka_brokers, topic, max_batch_records=1000, max_wait_seconds=3600)
+    _produce_empty_objects(kafka_brokers, topic, 10)
     instance = DagsterInstance.ephemeral()
     keys, cursor = _tick(instance, None, resources)
     assert keys == []  # 10 fresh records: under the size cap and not overdue
     assert '"next"' in cursor
+
+
+def test_batches_another_planner_registered_are_never_planned_again(
+    fresh_topic, kafka_brokers, monkeypatch
+) -> None:
+    topic = fresh_topic("sensor-shared", partitions=1)
+    resources = _resources(kafka_brokers, topic, max_batch_records=1000, max_wait_seconds=0)
+    _produce_empty_objects(kafka_brokers, topic, 150)
+    read: list[list[str]] = []
+
+    def spy(instance: DagsterInstance, name: str, cursor: str | None):
+        keys, after = registered_since(instance, name, cursor)
+        read.append(keys)
+        return keys, after
+
+    monkeypatch.setattr(sensor_module, "registered_since", spy)
+    instance = DagsterInstance.ephemeral()
+    # A catch-up elsewhere took the first 60 records; the first tick starts after them.
+    catch_up_key = BatchSpec(topic, (PartitionRange(0, 0, 60),)).key
+    instance.add_dynamic_partitions(observatory_batches.name, [catch_up_key])
+    keys, cursor = _tick(instance, None, resources)
+    assert keys == [BatchSpec(topic, (PartitionRange(0, 60, 150),)).key]
+    assert read[-1] == [catch_up_key]
+
+    # More records, of which another planner takes the first 30 between two ticks.
+    _produce_empty_objects(kafka_brokers, topic, 50)
+    other_key = BatchSpec(topic, (PartitionRange(0, 150, 180),)).key
+    instance.add_dynamic_partitions(observatory_batches.name, [other_key])
+    keys, cursor = _tick(instance, cursor, resources)
+    assert keys == [BatchSpec(topic, (PartitionRange(0, 180, 200),)).key]
+
+    # Each tick reads the registrations since the tick before last, not the whole history.
+    keys, cursor = _tick(instance, cursor, resources)
+    keys, cursor = _tick(instance, cursor, resources)
+    assert keys == []
+    assert catch_up_key not in read[-1] and other_key not in read[-1]
+    assert len(read[-1]) <= 1

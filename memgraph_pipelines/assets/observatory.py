@@ -24,9 +24,9 @@ from dagster import (
     asset_check,
 )
 
-from memgraph_pipelines.kafka.ranges import BatchSpec, parse_keys
+from memgraph_pipelines.assets.load_history import COMMIT_SCAN_METADATA, commit_after_load
+from memgraph_pipelines.kafka.ranges import BatchSpec
 from memgraph_pipelines.pipeline.batch import StagedBatch, loaded_event_count, stage_batch
-from memgraph_pipelines.pipeline.planning import commit_loaded
 from memgraph_pipelines.pipeline.stages import ValidationPolicy, build_stages
 from memgraph_pipelines.resources.ingestion import IngestionResource
 from memgraph_pipelines.resources.kafka import KafkaResource
@@ -158,8 +158,9 @@ def observatory_graph(
         writers=neo4j.load_writers,
         on_transaction=neo4j.transaction_hook(),
     )
-    done = parse_keys(context.instance.get_materialized_partitions(GRAPH_ASSET_KEY), spec.topic)
-    committed = commit_loaded(kafka.connection(), kafka.consumer_group, spec.topic, [*done, spec])
+    committed, scan = commit_after_load(
+        context.instance, GRAPH_ASSET_KEY, kafka.connection(), kafka.consumer_group, spec
+    )
     return MaterializeResult(
         metadata={
             "records_read": staged.read,
@@ -172,6 +173,9 @@ def observatory_graph(
                 {step: round(seconds, 3) for step, seconds in stats.step_seconds.items()}
             ),
             "rows_by_table": MetadataValue.json(dict(stats.table_rows)),
-            "committed_offsets": MetadataValue.json({str(p): o for p, o in committed.items()}),
+            "committed_offsets": MetadataValue.json(
+                {str(p): o for p, o in committed.moved.items()}
+            ),
+            COMMIT_SCAN_METADATA: MetadataValue.json(scan.as_json()),
         }
     )

@@ -3,7 +3,8 @@ consumed), and which offsets may be committed once batches are loaded. Plain mod
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from memgraph_pipelines.kafka.client import (
     KafkaConnection,
@@ -67,15 +68,30 @@ def plan_time_window(
     return split_ranges(topic, ranges, max_records=max_records, backfill=True)
 
 
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    #: What this commit moved forward.
+    moved: dict[int, int]
+    #: The group's committed offsets after it (the low watermark where it has none).
+    offsets: dict[int, int]
+
+
 def commit_loaded(
-    connection: KafkaConnection, group_id: str, topic: str, loaded: Iterable[BatchSpec]
-) -> dict[int, int]:
-    """Commit, for the group, the contiguous prefix of loaded ranges; returns what moved."""
+    connection: KafkaConnection,
+    group_id: str,
+    topic: str,
+    loaded: Callable[[dict[int, int]], Iterable[BatchSpec]],
+) -> CommitResult:
+    """Commit, for the group, the contiguous prefix of loaded ranges. ``loaded(base)`` gives the
+    loaded batches to consider, told the committed offsets (low watermark where none) that
+    they will extend: a caller can skip the batches those already cover."""
     low, _ = watermarks(connection.admin(), topic)
-    mine = [s for s in loaded if s.topic == topic]
-    return advance_committed(
-        connection,
-        group_id,
-        topic,
-        lambda committed: committable_offsets({**low, **committed}, mine),
-    )
+    before: dict[int, int] = {}
+
+    def target(committed: dict[int, int]) -> dict[int, int]:
+        before.update({**low, **committed})
+        mine = [s for s in loaded(dict(before)) if s.topic == topic]
+        return committable_offsets(before, mine)
+
+    moved = advance_committed(connection, group_id, topic, target)
+    return CommitResult(moved, {**before, **moved})

@@ -3,6 +3,7 @@ records into exact-range batches (dynamic partitions) with one run each."""
 
 import json
 import time
+from dataclasses import dataclass, field
 
 from dagster import (
     DefaultSensorStatus,
@@ -13,6 +14,7 @@ from dagster import (
     sensor,
 )
 
+from memgraph_pipelines.assets.load_history import registered_since
 from memgraph_pipelines.assets.observatory import observatory_batches
 from memgraph_pipelines.jobs import observatory_ingestion_job
 from memgraph_pipelines.pipeline.planning import plan_next_batches
@@ -20,13 +22,35 @@ from memgraph_pipelines.resources.ingestion import IngestionResource
 from memgraph_pipelines.resources.kafka import KafkaResource
 
 
-def _load_cursor(raw: str | None, topic: str) -> dict[int, int]:
-    if not raw:
-        return {}
-    state = json.loads(raw)
-    if state.get("topic") != topic:
-        return {}
-    return {int(p): int(o) for p, o in state.get("next", {}).items()}
+@dataclass(frozen=True, slots=True)
+class SensorState:
+    """The sensor's cursor: where each partition's next batch starts, and how far it has read
+    the batches registered by anyone (another planner, such as `catch-up`)."""
+
+    next_start: dict[int, int] = field(default_factory=dict)
+    #: Registrations read up to here (a Dagster pagination cursor).
+    registered: str | None = None
+    #: Where the next tick reads from: one tick back, so that a registration whose insert
+    #: committed late (storage ids are handed out before commit) is still seen.
+    reread_from: str | None = None
+
+    @classmethod
+    def load(cls, raw: str | None, topic: str) -> "SensorState":
+        state = json.loads(raw) if raw else {}
+        if state.get("topic") != topic:
+            return cls()
+        next_start = {int(p): int(o) for p, o in state.get("next", {}).items()}
+        return cls(next_start, state.get("registered"), state.get("reread_from"))
+
+    def dump(self, topic: str) -> str:
+        return json.dumps(
+            {
+                "topic": topic,
+                "next": {str(p): o for p, o in self.next_start.items()},
+                "registered": self.registered,
+                "reread_from": self.reread_from,
+            }
+        )
 
 
 @sensor(
@@ -39,18 +63,24 @@ def observatory_kafka_sensor(
     context: SensorEvaluationContext, kafka: KafkaResource, ingestion: IngestionResource
 ) -> SensorResult | SkipReason:
     topic = ingestion.observatory_topic
+    state = SensorState.load(context.cursor, topic)
+    # Only the registrations since the tick before last: the cursor's next starts already
+    # cover every batch registered before that (a new cursor reads them all).
+    keys, registered = registered_since(
+        context.instance, observatory_batches.name, state.reread_from
+    )
     plan = plan_next_batches(
         kafka.connection(),
         topic,
         kafka.consumer_group,
-        registered_keys=context.instance.get_dynamic_partitions(observatory_batches.name),
-        cursor=_load_cursor(context.cursor, topic),
+        registered_keys=keys,
+        cursor=state.next_start,
         max_records=ingestion.max_batch_records,
         max_wait_ms=ingestion.max_wait_seconds * 1000,
         max_batches=ingestion.max_runs_per_tick,
         now_ms=int(time.time() * 1000),
     )
-    cursor = json.dumps({"topic": topic, "next": {str(p): o for p, o in plan.next_start.items()}})
+    cursor = SensorState(plan.next_start, registered, state.registered).dump(topic)
     if not plan.batches:
         context.update_cursor(cursor)
         return SkipReason(f"no batch due; {plan.backlog} records waiting")
