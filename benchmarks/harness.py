@@ -8,7 +8,6 @@ import dataclasses
 import os
 import platform
 import shutil
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from benchmarks.machine_cpu import pipeline_cpu_bound_eps
 from benchmarks.pipeline_run import pipeline_defaults
 from benchmarks.round_run import run_round
 from benchmarks.rounds import combine
+from benchmarks.sensor_ticks import DEFAULT_HISTORY, time_sensor_ticks
 from benchmarks.workload import EventShares
 
 Log = Callable[[str], None]
@@ -42,40 +42,11 @@ class BenchOptions:
     connector_events: int | None = None
     skip_baselines: bool = False
     sensor_ticks: int = 5
+    #: Batches registered before the sensor ticks (benchmarks.sensor_ticks).
+    sensor_history: int = DEFAULT_HISTORY
     keep_workdir: bool = False
     #: Times every timed measurement runs, round after round (benchmarks.rounds says why).
     rounds: int = 3
-
-
-def time_sensor_ticks(connection: Any, topic: str, ticks: int) -> dict[str, Any]:
-    """The sensor's logic (watermarks only) against the untouched backlog, ``ticks`` times."""
-    from memgraph_pipelines.pipeline.planning import plan_next_batches
-    from memgraph_pipelines.settings import CONSUMER_GROUP
-
-    max_records, _, max_wait_ms, max_batches = pipeline_defaults()
-    seconds, plan = [], None
-    for _ in range(max(1, ticks)):
-        started = time.perf_counter()
-        plan = plan_next_batches(
-            connection,
-            topic,
-            CONSUMER_GROUP,
-            registered_keys=[],
-            cursor={},
-            max_records=max_records,
-            max_wait_ms=max_wait_ms,
-            max_batches=max_batches,
-            now_ms=int(time.time() * 1000),
-        )
-        seconds.append(time.perf_counter() - started)
-    assert plan is not None
-    return {
-        "ticks_s": [round(s, 4) for s in seconds],
-        "median_s": statistics.median(seconds),
-        "max_s": max(seconds),
-        "planned_batches": len(plan.batches),
-        "backlog_after_plan": plan.backlog,
-    }
 
 
 def _environment(driver: Any) -> dict[str, Any]:
@@ -152,8 +123,13 @@ def run_benchmark(options: BenchOptions, log: Log = print) -> dict[str, Any]:
             "topic": topic,
             "produce_seconds": time.perf_counter() - started,
         }
-        results["sensor"] = time_sensor_ticks(connection, topic, options.sensor_ticks)
-        log(f"sensor tick: {results['sensor']['median_s']:.3f}s (median)")
+        results["sensor"] = time_sensor_ticks(
+            settings, options.sensor_ticks, history=options.sensor_history
+        )
+        log(
+            f"sensor tick: {results['sensor']['median_s']:.3f}s (median; first tick "
+            f"{results['sensor']['first_tick_s']:.3f}s, {options.sensor_history:,} registered)"
+        )
 
         prepared = _prepare(options, settings, connection, workdir, log)
         wipe_graph(driver, settings.neo4j_database)
@@ -203,6 +179,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_mb": round(results["pipeline"].get("peak_rss_mb_max", peak), 1),
         "sensor_tick_s": round(results["sensor"]["median_s"], 4),
         "sensor_tick_max_s": round(results["sensor"]["max_s"], 4),
+        "sensor_first_tick_s": results["sensor"].get("first_tick_s"),
         "pipeline_cpu_bound_eps": pipeline_cpu_bound_eps(results),
         "rounds": len(results.get("rounds", [])) or 1,
     }

@@ -104,7 +104,7 @@ def _results(with_baselines: bool) -> dict:
     results = {
         "started_at": "2026-12-01T08:00:00+00:00",
         "events": 1000,
-        "sensor": {"median_s": 0.05, "max_s": 0.07},
+        "sensor": {"median_s": 0.05, "max_s": 0.07, "first_tick_s": 0.3, "history": 20_000},
         "pipeline": {
             "seconds": 2.0,
             "events_per_s": 500.0,
@@ -157,6 +157,9 @@ def test_summary_and_reports(tmp_path) -> None:
     assert "3.0 CPU-seconds in 2.0 s on 2 cores (75% busy)" in text
     assert "would still take 1.5 s (667 events/s)" in text
     assert paths["png"].read_bytes().startswith(b"\x89PNG")
+    assert summary["sensor_first_tick_s"] == 0.3
+    assert "20,000 batches registered before): median 0.050 s, max 0.070 s" in text
+    assert "the first tick, which reads every registration, 0.300 s" in text
 
 
 def test_cpu_line_of_proc_stat() -> None:
@@ -225,3 +228,30 @@ def test_baselines_write_their_nodes(empty_graph, fresh_topic, settings) -> None
     # The untimed warm-up runs both ways over the same records (fewer than its caps here).
     warmed = warm_up(connection, empty_graph, db, topic, values)
     assert warmed == {"connector_events": 3, "per_event_events": 3}
+
+
+@pytest.mark.services
+def test_sensor_ticks_over_a_history_plan_the_whole_backlog(fresh_topic, settings) -> None:
+    import dataclasses
+
+    from confluent_kafka import Producer
+
+    from benchmarks.sensor_ticks import history_keys, time_sensor_ticks
+    from memgraph_pipelines.kafka.ranges import parse_keys
+
+    topic = fresh_topic("bench-sensor", partitions=2)
+    producer = Producer({"bootstrap.servers": settings.kafka_brokers, "linger.ms": 20})
+    for i in range(100_000):
+        producer.produce(topic, b"{}", partition=i % 2)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    history = history_keys(topic, 300, partitions=2)
+    assert all(spec.backfill for spec in parse_keys(history, topic)) and len(history) == 300
+
+    ticks = time_sensor_ticks(
+        dataclasses.replace(settings, observatory_topic=topic), 2, history=300
+    )
+    assert ticks["history"] == 300 and len(ticks["ticks_s"]) == 2
+    # The history names offsets the backlog holds, but as backfills: every record is still
+    # planned (two full batches of 50,000), over the first tick and the next ones.
+    assert ticks["planned_batches"] == 2

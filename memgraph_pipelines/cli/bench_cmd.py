@@ -26,6 +26,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+    return value
+
+
 def _chunk_sizes(text: str) -> tuple[int, ...]:
     return tuple(_positive(part) for part in text.split(",") if part.strip())
 
@@ -65,6 +72,13 @@ def register(subparsers: Any) -> None:
         help="backlog mode: only sensor tick time, the pipeline and its peak RSS",
     )
     parser.add_argument("--sensor-ticks", type=_positive, default=5, metavar="K")
+    parser.add_argument(
+        "--sensor-history",
+        type=_non_negative,
+        default=None,
+        metavar="N",
+        help="batches registered before the sensor ticks (default: two weeks' worth)",
+    )
     parser.add_argument(
         "--rounds",
         type=_positive,
@@ -108,6 +122,7 @@ def run_bench(args: argparse.Namespace) -> int:
         connector_events=args.connector_events,
         skip_baselines=args.skip_baselines,
         sensor_ticks=args.sensor_ticks,
+        **({} if args.sensor_history is None else {"sensor_history": args.sensor_history}),
         keep_workdir=args.keep_workdir,
         rounds=args.rounds,
     )
