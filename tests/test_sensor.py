@@ -9,6 +9,7 @@ import time
 from confluent_kafka import Producer
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
+import memgraph_pipelines.assets.load_history as load_history
 import memgraph_pipelines.sensors.observatory as sensor_module
 from memgraph_pipelines.assets.load_history import registered_since
 from memgraph_pipelines.assets.observatory import observatory_batches
@@ -120,6 +121,7 @@ def test_batches_another_planner_registered_are_never_planned_again(
         return keys, after
 
     monkeypatch.setattr(sensor_module, "registered_since", spy)
+    monkeypatch.setattr(load_history, "REGISTRATIONS_PAGE", 2)
     instance = DagsterInstance.ephemeral()
     # A catch-up elsewhere took the first 60 records; the first tick starts after them.
     catch_up_key = BatchSpec(topic, (PartitionRange(0, 0, 60),)).key
@@ -135,9 +137,24 @@ def test_batches_another_planner_registered_are_never_planned_again(
     keys, cursor = _tick(instance, cursor, resources)
     assert keys == [BatchSpec(topic, (PartitionRange(0, 180, 200),)).key]
 
-    # Each tick reads the registrations since the tick before last, not the whole history.
+    # A tick reads at most one page (2 keys here) plus what is new, not the whole history.
     keys, cursor = _tick(instance, cursor, resources)
     keys, cursor = _tick(instance, cursor, resources)
     assert keys == []
-    assert catch_up_key not in read[-1] and other_key not in read[-1]
-    assert len(read[-1]) <= 1
+    assert len(instance.get_dynamic_partitions(observatory_batches.name)) == 4
+    assert catch_up_key not in read[-1] and len(read[-1]) <= 2
+
+
+def test_registrations_are_read_from_the_last_page_of_the_read_before(monkeypatch) -> None:
+    monkeypatch.setattr(load_history, "REGISTRATIONS_PAGE", 2)
+    name = observatory_batches.name
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(name, [f"t:0={i}-{i + 1}" for i in range(5)])
+    keys, resume = registered_since(instance, name, None)
+    assert keys == [f"t:0={i}-{i + 1}" for i in range(5)]  # three pages: 2, 2 and 1
+    # The next read starts at the last page: what it held is read again, with what is new.
+    assert registered_since(instance, name, resume)[0] == ["t:0=4-5"]
+    instance.add_dynamic_partitions(name, ["t:0=5-6", "t:0=6-7"])
+    keys, resume = registered_since(instance, name, resume)
+    assert keys == ["t:0=4-5", "t:0=5-6", "t:0=6-7"]
+    assert registered_since(instance, name, resume)[0] == ["t:0=6-7"]

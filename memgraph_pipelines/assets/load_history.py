@@ -74,13 +74,18 @@ def registered_since(
     instance: DagsterInstance, partitions_def_name: str, cursor: str | None
 ) -> tuple[list[str], str | None]:
     """Dynamic partition keys registered after ``cursor`` (all of them if None), oldest first,
-    and the cursor to pass next time."""
+    and where the next read starts: at this read's last page, so that a registration whose
+    insert committed after this read (storage ids are handed out before commit) is still
+    read. A read is thus at most one page plus what is new."""
     keys: list[str] = []
+    resume = cursor
     while True:
         page = instance.get_paginated_dynamic_partitions(
             partitions_def_name, limit=REGISTRATIONS_PAGE, ascending=True, cursor=cursor
         )
-        keys += page.results
+        if page.results:
+            keys += page.results
+            resume = cursor
         cursor = page.cursor
         if not page.has_more:
-            return keys, cursor
+            return keys, resume

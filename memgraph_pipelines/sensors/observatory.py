@@ -24,15 +24,12 @@ from memgraph_pipelines.resources.kafka import KafkaResource
 
 @dataclass(frozen=True, slots=True)
 class SensorState:
-    """The sensor's cursor: where each partition's next batch starts, and how far it has read
-    the batches registered by anyone (another planner, such as `catch-up`)."""
+    """The sensor's cursor: where each partition's next batch starts, and where the next read
+    of the batches registered by anyone (another planner, such as `catch-up`) starts."""
 
     next_start: dict[int, int] = field(default_factory=dict)
-    #: Registrations read up to here (a Dagster pagination cursor).
-    registered: str | None = None
-    #: Where the next tick reads from: one tick back, so that a registration whose insert
-    #: committed late (storage ids are handed out before commit) is still seen.
-    reread_from: str | None = None
+    #: A Dagster pagination cursor over the registrations; None: read them all.
+    registrations: str | None = None
 
     @classmethod
     def load(cls, raw: str | None, topic: str) -> "SensorState":
@@ -40,15 +37,14 @@ class SensorState:
         if state.get("topic") != topic:
             return cls()
         next_start = {int(p): int(o) for p, o in state.get("next", {}).items()}
-        return cls(next_start, state.get("registered"), state.get("reread_from"))
+        return cls(next_start, state.get("registrations"))
 
     def dump(self, topic: str) -> str:
         return json.dumps(
             {
                 "topic": topic,
                 "next": {str(p): o for p, o in self.next_start.items()},
-                "registered": self.registered,
-                "reread_from": self.reread_from,
+                "registrations": self.registrations,
             }
         )
 
@@ -64,10 +60,10 @@ def observatory_kafka_sensor(
 ) -> SensorResult | SkipReason:
     topic = ingestion.observatory_topic
     state = SensorState.load(context.cursor, topic)
-    # Only the registrations since the tick before last: the cursor's next starts already
-    # cover every batch registered before that (a new cursor reads them all).
-    keys, registered = registered_since(
-        context.instance, observatory_batches.name, state.reread_from
+    # Only the registrations not read yet (and the last page read): the cursor's next starts
+    # cover every batch registered before them. A new cursor reads them all.
+    keys, registrations = registered_since(
+        context.instance, observatory_batches.name, state.registrations
     )
     plan = plan_next_batches(
         kafka.connection(),
@@ -80,7 +76,7 @@ def observatory_kafka_sensor(
         max_batches=ingestion.max_runs_per_tick,
         now_ms=int(time.time() * 1000),
     )
-    cursor = SensorState(plan.next_start, registered, state.registered).dump(topic)
+    cursor = SensorState(plan.next_start, registrations).dump(topic)
     if not plan.batches:
         context.update_cursor(cursor)
         return SkipReason(f"no batch due; {plan.backlog} records waiting")
