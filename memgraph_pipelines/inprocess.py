@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance, materialize
 
+from memgraph_pipelines.assets.load_history import registered_since
 from memgraph_pipelines.assets.observatory import (
     observatory_batch,
     observatory_batch_valid,
@@ -24,6 +25,9 @@ from memgraph_pipelines.kafka.ranges import BatchSpec
 from memgraph_pipelines.memory import prepare_batch_process, release_unused_memory
 from memgraph_pipelines.pipeline.planning import plan_next_batches, plan_time_window
 from memgraph_pipelines.settings import CONSUMER_GROUP, Settings
+
+#: Batches planned at a time by `catch-up` (then run, then the next plan).
+CATCH_UP_PLAN_BATCHES = 16
 
 INSTANCE_CONFIG = """\
 telemetry:
@@ -206,20 +210,25 @@ def catch_up(
     instance = instance or ensure_dagster_home(settings)
     resources = build_resources(settings)
     totals = RunTotals()
+    next_start: dict[int, int] = {}
+    registrations: str | None = None
     while True:
+        # Every registration on the first round, then only the new ones (as the sensor does).
+        keys, registrations = registered_since(instance, observatory_batches.name, registrations)
         plan = plan_next_batches(
             settings.kafka_connection(),
             settings.observatory_topic,
             CONSUMER_GROUP,
-            registered_keys=instance.get_dynamic_partitions(observatory_batches.name),
-            cursor={},
+            registered_keys=keys,
+            cursor=next_start,
             max_records=max_batch_records,
             max_wait_ms=0,
-            max_batches=16,
+            max_batches=CATCH_UP_PLAN_BATCHES,
             now_ms=int(time.time() * 1000) + 1,
         )
         if not plan.batches:
             return totals
+        next_start = plan.next_start
         run_specs(
             plan.batches,
             settings=settings,

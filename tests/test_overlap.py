@@ -59,3 +59,23 @@ def test_held_batch_between_loaded_ones(
     refused = load_run(held[0].key, instance=instance, resources=build_resources(pipeline))
     assert not refused.success and refused.loaded == 0
     assert graph_summary(neo4j_driver, pipeline.neo4j_database)["nodes"]["Invocation"] == 2 * BATCH
+
+
+def test_catch_up_over_several_plans_reads_every_record_once(
+    fresh_topic, tmp_path, empty_graph, settings, kafka_brokers, monkeypatch
+) -> None:
+    import memgraph_pipelines.inprocess as inprocess
+
+    # Two batches per plan: six one-record batches take three plans, each reading only the
+    # registrations made since the one before.
+    monkeypatch.setattr(inprocess, "CATCH_UP_PLAN_BATCHES", 2)
+    topic = fresh_topic("catch-up-plans", partitions=1)
+    pipeline = pipeline_settings(settings, topic, tmp_path)
+    produce(kafka_brokers, topic, encode([_complete(5) for _ in range(6)]))
+
+    outcomes = []
+    totals = catch_up(pipeline, max_batch_records=1, on_batch=outcomes.append)
+
+    assert totals.batches == 6 and totals.read == 6 and totals.loaded == 6
+    assert sorted(o.key for o in outcomes) == sorted(f"{topic}:0={i}-{i + 1}" for i in range(6))
+    assert committed_offsets(KafkaConnection(kafka_brokers), CONSUMER_GROUP, topic) == {0: 6}
