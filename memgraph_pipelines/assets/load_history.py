@@ -1,8 +1,8 @@
 """What the Dagster instance knows of earlier loads, read in bounded steps.
 
 The graph asset needs the batches loaded after the last recorded ``CommitScan``; the sensor
-needs the batches registered since its last tick. Both read only what is new, so a tick or a
-load costs the same after a month of batches as after one.
+and `catch-up` need the batches registered since their last read. Both read only what is new,
+so a tick or a load costs the same after a month of batches as after one.
 """
 
 from __future__ import annotations
