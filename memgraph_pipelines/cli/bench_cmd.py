@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -19,18 +20,18 @@ def _share(text: str) -> float:
     return value
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
+        return value
+
+    parse.__name__ = "integer"  # argparse names it in "invalid integer value: 'x'"
+    return parse
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
-    return value
+_positive = _at_least(1)
 
 
 def _chunk_sizes(text: str) -> tuple[int, ...]:
@@ -74,7 +75,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--sensor-ticks", type=_positive, default=5, metavar="K")
     parser.add_argument(
         "--sensor-history",
-        type=_non_negative,
+        type=_at_least(0),
         default=None,
         metavar="N",
         help="batches registered before the sensor ticks (default: two weeks' worth)",
