@@ -19,7 +19,7 @@ from typing import Any
 from benchmarks.machine_cpu import pipeline_cpu_bound_eps
 from benchmarks.pipeline_run import pipeline_defaults
 from benchmarks.round_run import run_round
-from benchmarks.rounds import combine
+from benchmarks.rounds import combine, ratio
 from benchmarks.sensor_ticks import DEFAULT_HISTORY, time_sensor_ticks
 from benchmarks.workload import EventShares
 
@@ -57,10 +57,6 @@ def _environment(driver: Any) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "neo4j_agent": info.agent,
     }
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return round(a / b, 3) if a and b else None
 
 
 def _prepare(
@@ -173,9 +169,9 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         "ceiling_eps": eps("ceiling"),
         "per_event_eps": eps("per_event"),
         "connector_eps": eps("connector"),
-        "pipeline_vs_ceiling": _ratio(pipeline, eps("ceiling")),
-        "pipeline_vs_per_event": _ratio(pipeline, eps("per_event")),
-        "pipeline_vs_connector": _ratio(pipeline, eps("connector")),
+        "pipeline_vs_ceiling": ratio(pipeline, eps("ceiling")),
+        "pipeline_vs_per_event": ratio(pipeline, eps("per_event")),
+        "pipeline_vs_connector": ratio(pipeline, eps("connector")),
         "peak_rss_mb": round(results["pipeline"].get("peak_rss_mb_max", peak), 1),
         "sensor_tick_s": round(results["sensor"]["median_s"], 4),
         "sensor_tick_max_s": round(results["sensor"]["max_s"], 4),

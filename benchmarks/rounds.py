@@ -24,7 +24,8 @@ def median_record(records: list[dict[str, Any]]) -> dict[str, Any]:
     return ordered[(len(ordered) - 1) // 2]
 
 
-def _ratio(a: float | None, b: float | None) -> float | None:
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b to three places, or None when either is missing or zero."""
     return round(a / b, 3) if a and b else None
 
 
@@ -36,7 +37,7 @@ def round_rows(rounds: list[dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"round": number, "events_per_s": eps}
         pipeline = eps.get("pipeline")
         row["pipeline_vs"] = {
-            name: _ratio(pipeline, value) for name, value in eps.items() if name != "pipeline"
+            name: ratio(pipeline, value) for name, value in eps.items() if name != "pipeline"
         }
         rows.append(row)
     return rows

@@ -4,8 +4,8 @@ loaded after the scan the one before it recorded (assets.load_history)."""
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
+from benchmarks.workload import rewind_group
 from memgraph_pipelines.assets.load_history import COMMIT_SCAN_METADATA
 from memgraph_pipelines.assets.observatory import GRAPH_ASSET_KEY, observatory_batches
 from memgraph_pipelines.definitions import build_resources
@@ -31,14 +31,6 @@ def _scans(instance) -> dict[str, tuple[int, CommitScan | None]]:
         )
         for r in records
     }
-
-
-def _rewind(brokers: str, topic: str) -> None:
-    consumer = Consumer({"bootstrap.servers": brokers, "group.id": CONSUMER_GROUP})
-    try:
-        consumer.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
-    finally:
-        consumer.close()
 
 
 def test_loads_out_of_order_commit_through_and_a_rewind_gets_a_full_scan(
@@ -74,7 +66,7 @@ def test_loads_out_of_order_commit_through_and_a_rewind_gets_a_full_scan(
 
     # Rewound to 0 and the first batch replayed: the offsets moved back, so that load reads the
     # whole history and commits through every batch again (not only through the first two).
-    _rewind(kafka_brokers, topic)
+    rewind_group(connection, CONSUMER_GROUP, topic)
     assert committed_offsets(connection, CONSUMER_GROUP, topic) == {0: 0}
     assert load_run(keys[0], instance=instance, resources=resources).success
     assert committed_offsets(connection, CONSUMER_GROUP, topic) == {0: 4 * BATCH}
